@@ -1,0 +1,123 @@
+//! The top-level error, gathering each area's errors, with a hint for what to do and the class
+//! of failure the CLI maps to an exit code.
+
+use crate::digest::DigestError;
+use crate::graph::GraphError;
+use crate::layout::LayoutError;
+use crate::reference::ReferenceError;
+use crate::tarball::TarballError;
+
+/// Any error from the airlock library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A digest was malformed or content did not match.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    /// A reference was malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A layout directory problem.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// A content graph problem.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A tarball problem.
+    #[error(transparent)]
+    Tarball(#[from] TarballError),
+}
+
+/// What kind of failure an error is, for exit codes and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Content failed verification or is hostile: wrong digest, bad tar entry, broken graph.
+    Verification,
+    /// Bad arguments, missing files, I/O.
+    Usage,
+}
+
+impl Error {
+    /// Whether this is a verification failure or a usage / I/O error.
+    pub fn class(&self) -> Class {
+        match self {
+            Error::Reference(_) => Class::Usage,
+            Error::Digest(d) => digest_class(d),
+            Error::Layout(l) => layout_class(l),
+            Error::Graph(g) => graph_class(g),
+            Error::Tarball(t) => match t {
+                TarballError::Io { .. } => Class::Usage,
+                TarballError::Layout(l) => layout_class(l),
+                TarballError::Graph(g) => graph_class(g),
+                _ => Class::Verification,
+            },
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        let h = match self {
+            Error::Reference(_) => "name a registry artifact as registry/repo:tag or registry/repo@sha256:<hex>, a layout as oci:PATH[:TAG|@DIGEST]",
+            Error::Digest(DigestError::Mismatch { .. } | DigestError::SizeMismatch { .. }) => {
+                "the content was altered or damaged in transit; fetch it again from a trusted source"
+            }
+            Error::Digest(_) => "digests are sha256:<64 hex> or sha512:<128 hex>, lowercase",
+            Error::Layout(l) => layout_hint(l),
+            Error::Graph(g) => match g {
+                GraphError::Layout { source, .. } => layout_hint(source),
+                GraphError::TooDeep { .. } | GraphError::TooManyNodes { .. } | GraphError::TooManyReferrers { .. } | GraphError::TooManyEntries { .. } => {
+                    "the content exceeds airlock's limits; if it is genuine, raise the limit explicitly"
+                }
+                _ => "the layout holds a malformed manifest; re-export it from its source",
+            },
+            Error::Tarball(t) => match t {
+                TarballError::Io { .. } => "check that the file exists and is readable",
+                TarballError::UnknownFormat(_) => "give an OCI layout tarball (.tar or .tar.zst)",
+                TarballError::Layout(l) => layout_hint(l),
+                TarballError::Graph(_) => "the tarball's content graph is incomplete or malformed; re-create it with `airlock layout pack`",
+                TarballError::Truncated(_) => "the file is incomplete; copy it again and compare its checksum",
+                TarballError::ExpandsPastLimit(_) | TarballError::TooManyEntries(_) | TarballError::EntryTooLarge { .. } => {
+                    "the tarball exceeds airlock's limits; do not trust it unless its origin is known"
+                }
+                _ => "the tarball was altered or built by a tool that is not safe; do not use it, and re-create it with `airlock layout pack` at the source",
+            },
+        };
+        Some(h.to_owned())
+    }
+}
+
+fn digest_class(d: &DigestError) -> Class {
+    match d {
+        DigestError::Mismatch { .. } | DigestError::SizeMismatch { .. } => Class::Verification,
+        _ => Class::Usage,
+    }
+}
+
+fn layout_class(l: &LayoutError) -> Class {
+    match l {
+        LayoutError::Content { .. } | LayoutError::BlobMissing(_) | LayoutError::InvalidDocument { .. } | LayoutError::TooLarge { .. } => {
+            Class::Verification
+        }
+        _ => Class::Usage,
+    }
+}
+
+fn graph_class(g: &GraphError) -> Class {
+    match g {
+        GraphError::Layout { source, .. } => layout_class(source),
+        _ => Class::Verification,
+    }
+}
+
+fn layout_hint(l: &LayoutError) -> &'static str {
+    match l {
+        LayoutError::Io { .. } => "check the path and its permissions",
+        LayoutError::NotALayout { .. } => "create one with `airlock layout init DIR` or unpack a tarball with `airlock layout unpack`",
+        LayoutError::NotEmpty(_) => "choose a new or empty directory",
+        LayoutError::TagNotFound { .. } | LayoutError::Ambiguous { .. } => "list the layout's tags with `airlock inspect DIR`",
+        LayoutError::BlobMissing(_) => "the layout is incomplete; copy it again with all its blobs",
+        LayoutError::Content { .. } => "a blob was altered or damaged; fetch it again from a trusted source",
+        LayoutError::TooLarge { .. } => "the content exceeds airlock's limits; do not trust it unless its origin is known",
+        _ => "the layout is malformed; re-create it from its source",
+    }
+}

@@ -1,0 +1,535 @@
+//! The content graph of an artifact: from a root manifest or index, every index child, config,
+//! layer and referrer (manifests whose `subject` is a node, recursively), bounded by [`Limits`].
+//!
+//! Spec: `formats/layout.md`, section "Graph closure". Manifest bytes are kept exactly as read
+//! and verified against their digest; nothing is re-serialised.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use crate::digest::{Digest, DigestError};
+use crate::layout::{IndexEntry, Layout, LayoutError, descriptor_digest};
+use crate::limits::Limits;
+use crate::media::{self, Kind};
+
+/// How a node is reached from its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeKind {
+    /// An entry of an index's `manifests`.
+    Child,
+    /// A manifest's `config`.
+    Config,
+    /// A manifest's `layers` entry.
+    Layer,
+    /// A manifest whose `subject` is the parent.
+    Referrer,
+}
+
+impl fmt::Display for EdgeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EdgeKind::Child => "child",
+            EdgeKind::Config => "config",
+            EdgeKind::Layer => "layer",
+            EdgeKind::Referrer => "referrer",
+        })
+    }
+}
+
+/// A path through the graph, for error messages: `sha256:0123456789ab → sha256:…`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphPath(pub Vec<Digest>);
+
+impl fmt::Display for GraphPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" → ")?;
+            }
+            write!(f, "{}:{}", d.algorithm(), &d.hex()[..12])?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a graph could not be walked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// Reading content from the layout failed (missing blob, digest mismatch, I/O).
+    #[error("at {path}: {source}")]
+    Layout {
+        /// Where in the graph.
+        path: GraphPath,
+        /// The failure.
+        source: LayoutError,
+    },
+    /// A manifest or index is malformed.
+    #[error("manifest {digest} (at {path}) is invalid: {reason}")]
+    InvalidManifest {
+        /// The manifest.
+        digest: Digest,
+        /// Where in the graph.
+        path: GraphPath,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A descriptor carries an unacceptable digest.
+    #[error("descriptor in {parent} (at {path}) has an invalid digest: {source}")]
+    InvalidDigest {
+        /// The document holding the descriptor.
+        parent: Digest,
+        /// Where in the graph.
+        path: GraphPath,
+        /// The digest problem.
+        source: DigestError,
+    },
+    /// The document's `mediaType` differs from the descriptor that led to it.
+    #[error(
+        "manifest {digest} (at {path}) declares mediaType {content:?} but was referenced as {descriptor:?}"
+    )]
+    MediaTypeMismatch {
+        /// The manifest.
+        digest: Digest,
+        /// Where in the graph.
+        path: GraphPath,
+        /// The descriptor's media type.
+        descriptor: String,
+        /// The document's media type.
+        content: String,
+    },
+    /// Deeper than `max_graph_depth`.
+    #[error("graph deeper than the limit of {limit} at {path}")]
+    TooDeep {
+        /// The path that went too deep.
+        path: GraphPath,
+        /// The limit.
+        limit: usize,
+    },
+    /// A node is its own ancestor.
+    #[error("cycle in the graph at {path}")]
+    Cycle {
+        /// The path closing the cycle.
+        path: GraphPath,
+    },
+    /// More nodes than `max_graph_nodes`.
+    #[error("graph has more than {limit} nodes (at {path})")]
+    TooManyNodes {
+        /// Where the limit was hit.
+        path: GraphPath,
+        /// The limit.
+        limit: usize,
+    },
+    /// An index or manifest lists more descriptors than `max_index_entries`.
+    #[error("manifest {digest} lists {count} descriptors, more than the limit of {limit}")]
+    TooManyEntries {
+        /// The document.
+        digest: Digest,
+        /// How many it lists.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More referrers of one subject than `max_referrers_per_subject`.
+    #[error("{subject} has more than {limit} referrers")]
+    TooManyReferrers {
+        /// The subject.
+        subject: Digest,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// A manifest or index, parsed for its edges.
+#[derive(Clone, Debug)]
+pub struct ParsedManifest {
+    /// Manifest or index.
+    pub kind: Kind,
+    /// The artifact type: `artifactType`, else (for a manifest) the config's media type.
+    pub artifact_type: Option<String>,
+    /// The `subject`, if this manifest refers to another.
+    pub subject: Option<Descriptor>,
+    /// Outgoing edges, in document order.
+    pub children: Vec<(EdgeKind, Descriptor)>,
+    /// The manifest's own annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Why manifest bytes could not be parsed; callers attach the digest and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestProblem {
+    /// Malformed JSON, wrong schema version, too many entries, not a manifest type.
+    Invalid(String),
+    /// The document's own `mediaType` differs from the descriptor's.
+    MediaTypeMismatch(String),
+}
+
+/// Parses manifest bytes reached through a descriptor of `descriptor_media_type`.
+pub fn parse_manifest(
+    bytes: &[u8],
+    descriptor_media_type: &str,
+    limits: &Limits,
+) -> Result<ParsedManifest, ManifestProblem> {
+    let invalid = ManifestProblem::Invalid;
+    let kind = media::kind_of(descriptor_media_type);
+    let sorted = |a: &Option<std::collections::HashMap<String, String>>| {
+        a.as_ref().map(|m| m.clone().into_iter().collect()).unwrap_or_default()
+    };
+    match kind {
+        Kind::Manifest => {
+            let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+            check_schema(m.schema_version()).map_err(invalid)?;
+            check_media_type(m.media_type().as_ref().map(ToString::to_string), descriptor_media_type)?;
+            if m.layers().len() > limits.max_index_entries {
+                return Err(invalid(format!(
+                    "{} layers, more than the limit of {}",
+                    m.layers().len(),
+                    limits.max_index_entries
+                )));
+            }
+            let mut children = vec![(EdgeKind::Config, m.config().clone())];
+            children.extend(m.layers().iter().map(|l| (EdgeKind::Layer, l.clone())));
+            let artifact_type = m
+                .artifact_type()
+                .as_ref()
+                .map(ToString::to_string)
+                .or_else(|| Some(m.config().media_type().to_string()));
+            Ok(ParsedManifest {
+                kind,
+                artifact_type,
+                subject: m.subject().clone(),
+                children,
+                annotations: sorted(m.annotations()),
+            })
+        }
+        Kind::Index => {
+            let i: ImageIndex = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+            check_schema(i.schema_version()).map_err(invalid)?;
+            check_media_type(i.media_type().as_ref().map(ToString::to_string), descriptor_media_type)?;
+            if i.manifests().len() > limits.max_index_entries {
+                return Err(invalid(format!(
+                    "{} manifests, more than the limit of {}",
+                    i.manifests().len(),
+                    limits.max_index_entries
+                )));
+            }
+            Ok(ParsedManifest {
+                kind,
+                artifact_type: i.artifact_type().as_ref().map(ToString::to_string),
+                subject: i.subject().clone(),
+                children: i.manifests().iter().map(|d| (EdgeKind::Child, d.clone())).collect(),
+                annotations: sorted(i.annotations()),
+            })
+        }
+        Kind::Blob => Err(invalid(format!(
+            "media type {descriptor_media_type:?} is not a manifest or index"
+        ))),
+    }
+}
+
+fn check_schema(v: u32) -> Result<(), String> {
+    if v == 2 { Ok(()) } else { Err(format!("schemaVersion {v} (expected 2)")) }
+}
+
+fn check_media_type(content: Option<String>, descriptor: &str) -> Result<(), ManifestProblem> {
+    match content {
+        Some(c) if c != descriptor => Err(ManifestProblem::MediaTypeMismatch(c)),
+        _ => Ok(()),
+    }
+}
+
+fn manifest_error(p: ManifestProblem, digest: &Digest, path: GraphPath, media_type: &str) -> GraphError {
+    match p {
+        ManifestProblem::Invalid(reason) => GraphError::InvalidManifest { digest: digest.clone(), path, reason },
+        ManifestProblem::MediaTypeMismatch(content) => GraphError::MediaTypeMismatch {
+            digest: digest.clone(),
+            path,
+            descriptor: media_type.to_owned(),
+            content,
+        },
+    }
+}
+
+/// Where a graph walk reads content from: a layout directory, a tarball read into memory, and
+/// later a registry.
+pub trait BlobStore {
+    /// The verified bytes of a manifest or index, at most `max` bytes.
+    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError>;
+    /// Checks that a blob is present with the right size (cheaply; its content is verified when
+    /// it is streamed).
+    fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError>;
+}
+
+impl<T: BlobStore + ?Sized> BlobStore for &T {
+    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+        (**self).fetch_manifest(digest, size, max)
+    }
+
+    fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        (**self).check_blob(digest, size)
+    }
+}
+
+impl BlobStore for Layout {
+    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+        self.read_blob_capped(digest, Some(size), max)
+    }
+
+    fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        match std::fs::metadata(self.blob_path(digest)) {
+            Ok(m) if m.is_file() => check_size(digest, size, m.len()),
+            Ok(_) | Err(_) => Err(LayoutError::BlobMissing(digest.clone())),
+        }
+    }
+}
+
+/// Checks a present blob's length against its descriptor.
+pub fn check_size(digest: &Digest, expected: u64, actual: u64) -> Result<(), LayoutError> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(LayoutError::Content {
+            what: digest.to_string(),
+            source: DigestError::SizeMismatch { digest: digest.clone(), expected, actual },
+        })
+    }
+}
+
+/// A [`BlobStore`] with its referrers indexed by subject, ready for [`Graph::walk`].
+#[derive(Debug)]
+pub struct Indexed<S> {
+    store: S,
+    referrers: HashMap<Digest, Vec<Descriptor>>,
+}
+
+impl<S: BlobStore> Indexed<S> {
+    /// Indexes the referrers in `store`: every manifest reachable from `entries` (the top-level
+    /// `index.json` entries) through index children whose `subject` is set. Entries whose
+    /// manifest is absent (a partial layout) are passed over: they cannot refer to anything.
+    pub fn new(store: S, entries: &[IndexEntry], limits: &Limits) -> Result<Self, GraphError> {
+        let mut referrers: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
+        let mut seen: HashSet<Digest> = HashSet::new();
+        let mut queue: VecDeque<(Descriptor, Digest, usize)> = entries
+            .iter()
+            .map(|e| (e.descriptor.clone(), e.digest.clone(), 0))
+            .collect();
+        while let Some((desc, digest, depth)) = queue.pop_front() {
+            let mt = desc.media_type().to_string();
+            if media::kind_of(&mt) == Kind::Blob || seen.contains(&digest) {
+                continue;
+            }
+            let here = || GraphPath(vec![digest.clone()]);
+            if depth > limits.max_graph_depth {
+                return Err(GraphError::TooDeep { path: here(), limit: limits.max_graph_depth });
+            }
+            if seen.len() >= limits.max_graph_nodes {
+                return Err(GraphError::TooManyNodes { path: here(), limit: limits.max_graph_nodes });
+            }
+            seen.insert(digest.clone());
+            let bytes = match store.fetch_manifest(&digest, desc.size(), limits.max_manifest_bytes) {
+                Ok(b) => b,
+                Err(LayoutError::BlobMissing(_)) => continue,
+                Err(source) => return Err(GraphError::Layout { path: here(), source }),
+            };
+            let parsed = parse_manifest(&bytes, &mt, limits)
+                .map_err(|p| manifest_error(p, &digest, here(), &mt))?;
+            if let Some(subject) = &parsed.subject {
+                let subject_digest = descriptor_digest(subject).map_err(|source| {
+                    GraphError::InvalidDigest { parent: digest.clone(), path: here(), source }
+                })?;
+                let list = referrers.entry(subject_digest.clone()).or_default();
+                if list.len() >= limits.max_referrers_per_subject {
+                    return Err(GraphError::TooManyReferrers {
+                        subject: subject_digest,
+                        limit: limits.max_referrers_per_subject,
+                    });
+                }
+                list.push(referrer_descriptor(&desc, &parsed));
+            }
+            for (edge, child) in parsed.children {
+                if edge == EdgeKind::Child
+                    && let Ok(d) = descriptor_digest(&child)
+                {
+                    queue.push_back((child, d, depth + 1));
+                }
+            }
+        }
+        for list in referrers.values_mut() {
+            list.sort_by_cached_key(|d| d.digest().to_string());
+        }
+        Ok(Indexed { store, referrers })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Descriptors of the manifests whose `subject` is `subject`, sorted by digest.
+    pub fn referrers(&self, subject: &Digest) -> &[Descriptor] {
+        self.referrers.get(subject).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The descriptor a referrers listing gives for a manifest: media type, digest and size, with
+/// the manifest's artifact type and annotations (as the distribution spec's referrers API does).
+pub fn referrer_descriptor(desc: &Descriptor, parsed: &ParsedManifest) -> Descriptor {
+    let mut rd = Descriptor::new(desc.media_type().clone(), desc.size(), desc.digest().clone());
+    if let Some(at) = &parsed.artifact_type {
+        rd.set_artifact_type(Some(at.as_str().into()));
+    }
+    if !parsed.annotations.is_empty() {
+        rd.set_annotations(Some(parsed.annotations.clone().into_iter().collect()));
+    }
+    rd
+}
+
+/// One node of a graph.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The descriptor it was first reached through.
+    pub descriptor: Descriptor,
+    /// Manifest, index or blob.
+    pub kind: Kind,
+    /// For manifests and indexes: the exact bytes as read (verified against the digest).
+    pub raw: Option<Vec<u8>>,
+    /// For manifests and indexes: what they declare.
+    pub parsed: Option<ParsedManifest>,
+}
+
+/// An edge of a graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// The parent (for a referrer: its subject).
+    pub from: Digest,
+    /// The child (for a referrer: the referring manifest).
+    pub to: Digest,
+    /// How they are related.
+    pub kind: EdgeKind,
+}
+
+/// The closure of a root: every node reachable by children, config, layers and referrers.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// The root's digest.
+    pub root: Digest,
+    /// Every node, by digest.
+    pub nodes: BTreeMap<Digest, Node>,
+    /// Every edge, in discovery order, without duplicates.
+    pub edges: Vec<Edge>,
+}
+
+impl Graph {
+    /// Walks the closure of `root` in `source`, enforcing `limits`.
+    pub fn walk<S: BlobStore>(
+        source: &Indexed<S>,
+        root: &Descriptor,
+        limits: &Limits,
+    ) -> Result<Graph, GraphError> {
+        let root_digest = descriptor_digest(root).map_err(|source| GraphError::InvalidDigest {
+            parent: Digest::sha256_of(b""),
+            path: GraphPath(Vec::new()),
+            source,
+        })?;
+        let mut walker = Walker {
+            source,
+            limits,
+            graph: Graph { root: root_digest.clone(), nodes: BTreeMap::new(), edges: Vec::new() },
+            edge_set: HashSet::new(),
+            path: Vec::new(),
+        };
+        walker.visit(root, root_digest)?;
+        Ok(walker.graph)
+    }
+
+    /// Edges leaving `digest`, in discovery order.
+    pub fn edges_from<'a>(&'a self, digest: &'a Digest) -> impl Iterator<Item = &'a Edge> + 'a {
+        self.edges.iter().filter(move |e| &e.from == digest)
+    }
+
+    /// Sum of the sizes of all nodes.
+    pub fn total_size(&self) -> u64 {
+        self.nodes.values().map(|n| n.descriptor.size()).sum()
+    }
+}
+
+struct Walker<'a, S> {
+    source: &'a Indexed<S>,
+    limits: &'a Limits,
+    graph: Graph,
+    edge_set: HashSet<(Digest, Digest, EdgeKind)>,
+    path: Vec<Digest>,
+}
+
+impl<S: BlobStore> Walker<'_, S> {
+    fn here(&self, next: &Digest) -> GraphPath {
+        let mut p = self.path.clone();
+        p.push(next.clone());
+        GraphPath(p)
+    }
+
+    fn visit(&mut self, desc: &Descriptor, digest: Digest) -> Result<(), GraphError> {
+        if self.path.contains(&digest) {
+            return Err(GraphError::Cycle { path: self.here(&digest) });
+        }
+        if self.graph.nodes.contains_key(&digest) {
+            return Ok(());
+        }
+        if self.path.len() > self.limits.max_graph_depth {
+            return Err(GraphError::TooDeep { path: self.here(&digest), limit: self.limits.max_graph_depth });
+        }
+        if self.graph.nodes.len() >= self.limits.max_graph_nodes {
+            return Err(GraphError::TooManyNodes { path: self.here(&digest), limit: self.limits.max_graph_nodes });
+        }
+        let media_type = desc.media_type().to_string();
+        let kind = media::kind_of(&media_type);
+        if kind == Kind::Blob {
+            self.source
+                .store
+                .check_blob(&digest, desc.size())
+                .map_err(|source| GraphError::Layout { path: self.here(&digest), source })?;
+            self.graph.nodes.insert(digest, Node { descriptor: desc.clone(), kind, raw: None, parsed: None });
+            return Ok(());
+        }
+        if desc.size() > self.limits.max_manifest_bytes {
+            return Err(GraphError::Layout {
+                path: self.here(&digest),
+                source: LayoutError::TooLarge { what: format!("manifest {digest}"), limit: self.limits.max_manifest_bytes },
+            });
+        }
+        let raw = self
+            .source
+            .store
+            .fetch_manifest(&digest, desc.size(), self.limits.max_manifest_bytes)
+            .map_err(|source| GraphError::Layout { path: self.here(&digest), source })?;
+        let parsed = parse_manifest(&raw, &media_type, self.limits)
+            .map_err(|p| manifest_error(p, &digest, self.here(&digest), &media_type))?;
+        let children = parsed.children.clone();
+        self.graph.nodes.insert(
+            digest.clone(),
+            Node { descriptor: desc.clone(), kind, raw: Some(raw), parsed: Some(parsed) },
+        );
+        self.path.push(digest.clone());
+        let referrers = self.source.referrers(&digest).to_vec();
+        if referrers.len() > self.limits.max_referrers_per_subject {
+            return Err(GraphError::TooManyReferrers { subject: digest, limit: self.limits.max_referrers_per_subject });
+        }
+        let edges = children.into_iter().chain(referrers.into_iter().map(|r| (EdgeKind::Referrer, r)));
+        for (kind, child) in edges {
+            let child_digest = descriptor_digest(&child).map_err(|source| GraphError::InvalidDigest {
+                parent: digest.clone(),
+                path: GraphPath(self.path.clone()),
+                source,
+            })?;
+            if self.edge_set.insert((digest.clone(), child_digest.clone(), kind)) {
+                self.graph.edges.push(Edge { from: digest.clone(), to: child_digest.clone(), kind });
+            }
+            self.visit(&child, child_digest)?;
+        }
+        self.path.pop();
+        Ok(())
+    }
+}

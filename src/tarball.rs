@@ -1,0 +1,642 @@
+//! OCI image layouts as tarballs (`.tar`, or `.tar.zst` detected by magic bytes): a streaming,
+//! verifying reader that treats every entry as hostile, and a deterministic writer.
+//!
+//! Spec: `formats/layout.md`, section "Tarballs". The reader makes one pass over its input with
+//! no temporary directory: each blob entry is hashed as it streams and fails on a digest or size
+//! mismatch; `index.json` and `oci-layout` are small and held until the end.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use crate::digest::{Algorithm, Digest, DigestError, Expected, HashingReader, digest_error};
+use crate::graph::{BlobStore, Graph, GraphError, Indexed, check_size};
+use crate::layout::{
+    self, BLOBS_DIR, INDEX_FILE, IndexEntry, Layout, LayoutError, OCI_LAYOUT_FILE, parse_index_entries,
+};
+use crate::limits::Limits;
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const READ_BUFFER: usize = 1 << 20;
+const MAX_EXTENSION_BYTES: u64 = 64 * 1024;
+
+/// How a tarball is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Plain tar.
+    None,
+    /// Zstandard.
+    Zstd,
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Zstd => "zstd",
+        })
+    }
+}
+
+/// Why a tarball was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TarballError {
+    /// Reading or writing the stream failed.
+    #[error("{action}: {source}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The input is neither tar nor zstd.
+    #[error("input is not a tar or zstd-compressed tar stream ({0})")]
+    UnknownFormat(String),
+    /// An entry name with `..`.
+    #[error("tar entry {0:?} escapes the layout (path traversal)")]
+    PathTraversal(String),
+    /// An absolute entry name.
+    #[error("tar entry {0:?} is an absolute path")]
+    AbsolutePath(String),
+    /// An entry that is not part of an OCI layout.
+    #[error("tar entry {0:?} is outside the OCI layout (allowed: oci-layout, index.json, blobs/<alg>/<hex>)")]
+    OutsideLayout(String),
+    /// A symlink or hard link.
+    #[error("tar entry {name:?} is a {kind}; links are not allowed in a layout tarball")]
+    Link {
+        /// The entry.
+        name: String,
+        /// Symlink or hard link.
+        kind: &'static str,
+    },
+    /// A device, FIFO or other special file, or an extension airlock does not accept.
+    #[error("tar entry {name:?} has unsupported type {kind}")]
+    UnsupportedEntry {
+        /// The entry.
+        name: String,
+        /// The type.
+        kind: String,
+    },
+    /// The same name twice.
+    #[error("tar entry {0:?} appears more than once")]
+    Duplicate(String),
+    /// More entries than `max_tar_entries`.
+    #[error("tarball has more than {0} entries")]
+    TooManyEntries(u64),
+    /// An entry larger than allowed for its kind.
+    #[error("tar entry {name:?} is {size} bytes, more than the limit of {limit}")]
+    EntryTooLarge {
+        /// The entry.
+        name: String,
+        /// Its declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The (decompressed) stream is longer than `max_tarball_bytes`.
+    #[error("tarball expands past the limit of {0} bytes")]
+    ExpandsPastLimit(u64),
+    /// The stream ended early.
+    #[error("tarball is truncated: {0}")]
+    Truncated(String),
+    /// Non-zero bytes after the end-of-archive marker.
+    #[error("tarball has data after its end-of-archive marker")]
+    TrailingData,
+    /// A blob entry does not match its name.
+    #[error("tar entry {name:?} does not match its digest: {source}")]
+    BlobMismatch {
+        /// The entry.
+        name: String,
+        /// The mismatch.
+        source: DigestError,
+    },
+    /// `oci-layout` or `index.json` is absent.
+    #[error("tarball has no {0}; it is not an OCI image layout")]
+    MissingFile(&'static str),
+    /// A layout document is invalid.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The content graph is incomplete or invalid.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+impl TarballError {
+    fn io(action: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let action = action.into();
+        move |source| TarballError::Io { action, source }
+    }
+}
+
+/// What a tarball entry's name says it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum EntryName {
+    Dir,
+    OciLayout,
+    IndexJson,
+    Blob(Digest),
+}
+
+/// Classifies a tar entry name, refusing anything that is not part of a layout.
+fn classify(raw: &str) -> Result<(String, EntryName), TarballError> {
+    if raw.starts_with('/') {
+        return Err(TarballError::AbsolutePath(raw.to_owned()));
+    }
+    if raw.split('/').any(|c| c == "..") || raw.contains('\\') {
+        return Err(TarballError::PathTraversal(raw.to_owned()));
+    }
+    let trimmed = raw.strip_prefix("./").unwrap_or(raw);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    let name = match parts.as_slice() {
+        [""] | ["."] | [BLOBS_DIR] => EntryName::Dir,
+        [BLOBS_DIR, alg] if Algorithm::parse(alg).is_ok() => EntryName::Dir,
+        [OCI_LAYOUT_FILE] => EntryName::OciLayout,
+        [INDEX_FILE] => EntryName::IndexJson,
+        [BLOBS_DIR, alg, hex] => match Algorithm::parse(alg).and_then(|a| Digest::new(a, hex)) {
+            Ok(d) => EntryName::Blob(d),
+            Err(_) => return Err(TarballError::OutsideLayout(raw.to_owned())),
+        },
+        _ => return Err(TarballError::OutsideLayout(raw.to_owned())),
+    };
+    Ok((trimmed.to_owned(), name))
+}
+
+/// Counts bytes read below the tar parser, enforces the expansion limit, and remembers whether
+/// the input hit EOF (which tells a truncated archive from one ended by its zero blocks).
+struct Counting<R> {
+    inner: R,
+    count: u64,
+    limit: u64,
+    hit_eof: bool,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.hit_eof = true;
+        }
+        self.count += n as u64;
+        if self.count > self.limit {
+            return Err(io::Error::other(TarballError::ExpandsPastLimit(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// The layout documents and blob list of a tarball that was read and verified.
+#[derive(Debug)]
+pub struct TarballContents {
+    /// How it was compressed.
+    pub compression: Compression,
+    /// The exact bytes of `oci-layout`.
+    pub oci_layout: Vec<u8>,
+    /// The exact bytes of `index.json`.
+    pub index_json: Vec<u8>,
+    /// The parsed `index.json` entries.
+    pub entries: Vec<IndexEntry>,
+    /// Every blob, with its verified size.
+    pub blobs: BTreeMap<Digest, u64>,
+    /// Bytes of tar stream read (after decompression).
+    pub tar_bytes: u64,
+}
+
+/// A blob entry being streamed; reading it to EOF verifies its digest and size.
+pub type BlobReader<'r> = HashingReader<&'r mut dyn Read>;
+
+/// Reads a layout tarball from `input` in one pass, verifying every blob against its name and
+/// refusing hostile entries. `on_blob` is handed each blob as a verifying reader; whatever it
+/// leaves unread is read (and verified) before the next entry.
+pub fn read_tarball<'a>(
+    input: impl Read + 'a,
+    limits: &Limits,
+    mut on_blob: impl FnMut(&Digest, u64, &mut BlobReader<'_>) -> Result<(), TarballError>,
+) -> Result<TarballContents, TarballError> {
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, input);
+    let magic = buffered.fill_buf().map_err(TarballError::io("read tarball"))?;
+    let (compression, stream): (Compression, Box<dyn Read + 'a>) = if magic.starts_with(&ZSTD_MAGIC) {
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(buffered)
+            .map_err(TarballError::io("start zstd decoder"))?;
+        decoder
+            .window_log_max(limits.max_zstd_window_log)
+            .map_err(TarballError::io("configure zstd decoder"))?;
+        (Compression::Zstd, Box::new(decoder))
+    } else if magic.starts_with(&GZIP_MAGIC) {
+        return Err(TarballError::UnknownFormat(
+            "gzip is not supported; decompress it or re-pack with zstd".into(),
+        ));
+    } else if magic.is_empty() {
+        return Err(TarballError::Truncated("input is empty".into()));
+    } else {
+        (Compression::None, Box::new(buffered))
+    };
+    let counting = Counting { inner: stream, count: 0, limit: limits.max_tarball_bytes, hit_eof: false };
+    let mut archive = tar::Archive::new(counting);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut oci_layout = None;
+    let mut index_json = None;
+    let mut blobs = BTreeMap::new();
+    let mut count: u64 = 0;
+    // Extension headers (GNU long name, PAX) apply to the next entry; they are read here with a
+    // cap instead of by the tar crate, which would buffer them whole.
+    let mut long_name: Option<String> = None;
+    let mut pax_path: Option<String> = None;
+    let mut pending_extension = false;
+
+    let entries = archive
+        .entries()
+        .map_err(stream_error("read tar header"))?
+        .raw(true);
+    for entry in entries {
+        let mut entry = entry.map_err(stream_error("read tar entry"))?;
+        count += 1;
+        if count > limits.max_tar_entries {
+            return Err(TarballError::TooManyEntries(limits.max_tar_entries));
+        }
+        let header_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let entry_type = entry.header().entry_type();
+        let size = entry.size();
+
+        if entry_type.is_gnu_longname() || entry_type.is_pax_local_extensions() {
+            if size > MAX_EXTENSION_BYTES {
+                return Err(TarballError::EntryTooLarge { name: header_name, size, limit: MAX_EXTENSION_BYTES });
+            }
+            let mut data = Vec::new();
+            (&mut entry).take(MAX_EXTENSION_BYTES).read_to_end(&mut data).map_err(stream_error("read tar extension header"))?;
+            if entry_type.is_gnu_longname() {
+                let name = data.strip_suffix(&[0]).unwrap_or(&data);
+                long_name = Some(utf8_name(name)?);
+            } else {
+                pax_path = apply_pax(&data, &header_name)?.or(pax_path);
+            }
+            pending_extension = true;
+            continue;
+        }
+        let raw_name = match long_name.take().or_else(|| pax_path.take()) {
+            Some(n) => n,
+            None => utf8_name(&entry.path_bytes())?,
+        };
+        pending_extension = false;
+
+        if entry_type.is_symlink() {
+            return Err(TarballError::Link { name: raw_name, kind: "symbolic link" });
+        }
+        if entry_type.is_hard_link() || entry_type.is_gnu_longlink() {
+            return Err(TarballError::Link { name: raw_name, kind: "hard link" });
+        }
+        let (name, kind) = classify(&raw_name)?;
+        let is_file = entry_type.is_file() || entry_type.is_contiguous();
+        match (&kind, is_file, entry_type.is_dir()) {
+            (EntryName::Dir, _, true) | (EntryName::OciLayout | EntryName::IndexJson | EntryName::Blob(_), true, _) => {}
+            _ => {
+                return Err(TarballError::UnsupportedEntry {
+                    name: raw_name,
+                    kind: format!("{entry_type:?} for this path"),
+                });
+            }
+        }
+        if !seen.insert(name.clone()) {
+            return Err(TarballError::Duplicate(raw_name));
+        }
+        match kind {
+            EntryName::Dir => {
+                if size != 0 {
+                    return Err(TarballError::EntryTooLarge { name: raw_name, size, limit: 0 });
+                }
+            }
+            EntryName::OciLayout | EntryName::IndexJson => {
+                let limit = limits.max_layout_json_bytes;
+                if size > limit {
+                    return Err(TarballError::EntryTooLarge { name: raw_name, size, limit });
+                }
+                let mut data = Vec::with_capacity(size as usize);
+                (&mut entry).take(limit).read_to_end(&mut data).map_err(stream_error("read tar entry"))?;
+                if data.len() as u64 != size {
+                    return Err(TarballError::Truncated(format!("entry {raw_name:?} is cut short")));
+                }
+                if kind == EntryName::OciLayout {
+                    oci_layout = Some(data);
+                } else {
+                    index_json = Some(data);
+                }
+            }
+            EntryName::Blob(digest) => {
+                if size > limits.max_blob_bytes {
+                    return Err(TarballError::EntryTooLarge { name: raw_name, size, limit: limits.max_blob_bytes });
+                }
+                let mut reader = HashingReader::verifying(
+                    &mut entry as &mut dyn Read,
+                    Expected { digest: digest.clone(), size: Some(size) },
+                );
+                on_blob(&digest, size, &mut reader).map_err(|e| blob_error(e, &raw_name))?;
+                if reader.digest().is_none() {
+                    reader.drain().map_err(|e| blob_io_error(e, &raw_name))?;
+                }
+                blobs.insert(digest, size);
+            }
+        }
+    }
+    if pending_extension {
+        return Err(TarballError::Truncated("extension header with no entry after it".into()));
+    }
+    let mut counting = archive.into_inner();
+    if counting.hit_eof {
+        return Err(TarballError::Truncated("stream ended without the end-of-archive marker".into()));
+    }
+    // The rest is the second zero block and record padding: read it all (for zstd this also
+    // checks the frame checksum) and refuse anything but zeros.
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = counting.read(&mut buf).map_err(stream_error("read end of tarball"))?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(TarballError::TrailingData);
+        }
+    }
+    let oci_layout = oci_layout.ok_or(TarballError::MissingFile(OCI_LAYOUT_FILE))?;
+    let index_json = index_json.ok_or(TarballError::MissingFile(INDEX_FILE))?;
+    layout::check_layout_marker(&oci_layout, "oci-layout in tarball")?;
+    let entries = parse_index_entries(&index_json, "index.json in tarball", limits)?;
+    Ok(TarballContents { compression, oci_layout, index_json, entries, blobs, tar_bytes: counting.count })
+}
+
+fn utf8_name(bytes: &[u8]) -> Result<String, TarballError> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| TarballError::OutsideLayout(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// Applies a PAX extended header: `path` renames the next entry; `size`, `linkpath` and sparse
+/// records are refused (they would make airlock and other tar readers disagree); timestamps,
+/// ownership and vendor records are ignored.
+fn apply_pax(data: &[u8], header_name: &str) -> Result<Option<String>, TarballError> {
+    let mut path = None;
+    for ext in tar::PaxExtensions::new(data) {
+        let ext = ext.map_err(|_| TarballError::UnsupportedEntry {
+            name: header_name.to_owned(),
+            kind: "malformed PAX header".into(),
+        })?;
+        let key = ext.key().map_err(|_| TarballError::UnsupportedEntry {
+            name: header_name.to_owned(),
+            kind: "PAX header with a non-UTF-8 key".into(),
+        })?;
+        match key {
+            "path" => path = Some(utf8_name(ext.value_bytes())?),
+            "mtime" | "atime" | "ctime" | "uid" | "gid" | "uname" | "gname" | "comment" => {}
+            k if k.starts_with("SCHILY.") || k.starts_with("LIBARCHIVE.") => {}
+            k => {
+                return Err(TarballError::UnsupportedEntry {
+                    name: header_name.to_owned(),
+                    kind: format!("PAX record {k:?}"),
+                });
+            }
+        }
+    }
+    Ok(path)
+}
+
+fn stream_error(action: &'static str) -> impl Fn(io::Error) -> TarballError {
+    move |e| {
+        if e.get_ref().is_some_and(|i| i.is::<TarballError>()) {
+            // Invariant: checked just above that the inner error is a TarballError.
+            #[allow(clippy::expect_used)]
+            let inner = e.into_inner().expect("inner error present").downcast::<TarballError>();
+            if let Ok(t) = inner {
+                return *t;
+            }
+            return TarballError::Io { action: action.into(), source: io::Error::other("unknown") };
+        }
+        match e.kind() {
+            io::ErrorKind::UnexpectedEof => TarballError::Truncated(format!("{action}: {e}")),
+            _ if e.to_string().contains("Frame requires too much memory") => TarballError::Io {
+                action: "decompress tarball".into(),
+                source: io::Error::other(format!(
+                    "zstd window is larger than 2^{} bytes allowed",
+                    Limits::default().max_zstd_window_log
+                )),
+            },
+            _ => TarballError::Io { action: action.into(), source: e },
+        }
+    }
+}
+
+fn blob_io_error(e: io::Error, name: &str) -> TarballError {
+    match digest_error(&e) {
+        Some(DigestError::SizeMismatch { actual, expected, .. }) if actual < expected => {
+            TarballError::Truncated(format!("entry {name:?} is cut short"))
+        }
+        Some(de) => TarballError::BlobMismatch { name: name.to_owned(), source: de.clone() },
+        None => stream_error("read blob")(e),
+    }
+}
+
+fn blob_error(e: TarballError, name: &str) -> TarballError {
+    match e {
+        TarballError::Io { source, .. } => blob_io_error(source, name),
+        TarballError::Layout(LayoutError::Content { source, .. }) => {
+            TarballError::BlobMismatch { name: name.to_owned(), source }
+        }
+        TarballError::Layout(LayoutError::Io { source, action, path })
+            if digest_error(&source).is_some() || source.kind() == io::ErrorKind::UnexpectedEof =>
+        {
+            let _ = (action, path);
+            blob_io_error(source, name)
+        }
+        other => other,
+    }
+}
+
+/// A tarball's content held for a graph check: manifests in memory (bounded), blobs by size.
+#[derive(Debug, Default)]
+pub struct TarballStore {
+    manifests: HashMap<Digest, Vec<u8>>,
+    blobs: BTreeMap<Digest, u64>,
+}
+
+impl BlobStore for TarballStore {
+    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+        let bytes = self.manifests.get(digest).ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+        check_size(digest, size, bytes.len() as u64)?;
+        if size > max {
+            return Err(LayoutError::TooLarge { what: format!("manifest {digest}"), limit: max });
+        }
+        Ok(bytes.clone())
+    }
+
+    fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        let actual = self.blobs.get(digest).ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+        check_size(digest, size, *actual)
+    }
+}
+
+/// A tarball read, verified blob by blob, and its graph checked for completeness.
+#[derive(Debug)]
+pub struct InspectedTarball {
+    /// The documents and blob list.
+    pub contents: TarballContents,
+    /// The graph of each top-level entry, in `index.json` order.
+    pub graphs: Vec<Graph>,
+}
+
+/// Reads a tarball without writing anything: every blob is hashed, and the graph of every
+/// top-level entry must be complete. Small JSON blobs (candidate manifests) are kept in memory,
+/// within `max_manifest_bytes` each and `max_buffered_manifest_bytes` in all.
+pub fn inspect_tarball(input: impl Read, limits: &Limits) -> Result<InspectedTarball, TarballError> {
+    let mut store = TarballStore::default();
+    let mut buffered: u64 = 0;
+    let contents = read_tarball(input, limits, |digest, size, reader| {
+        if size <= limits.max_manifest_bytes && buffered + size <= limits.max_buffered_manifest_bytes {
+            let mut data = Vec::with_capacity(size as usize);
+            reader.read_to_end(&mut data).map_err(TarballError::io("read blob"))?;
+            if data.first() == Some(&b'{') {
+                buffered += size;
+                store.manifests.insert(digest.clone(), data);
+            }
+        }
+        Ok(())
+    })?;
+    store.blobs = contents.blobs.clone();
+    let indexed = Indexed::new(store, &contents.entries, limits)?;
+    let graphs = contents
+        .entries
+        .iter()
+        .map(|e| Graph::walk(&indexed, &e.descriptor, limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(InspectedTarball { contents, graphs })
+}
+
+/// Unpacks a tarball into `dir`, which must not exist or be empty. Blobs are verified as they
+/// are written; `index.json` is written last, after the graph of every entry is complete, so an
+/// interrupted or refused unpack leaves nothing tagged.
+pub fn unpack_tarball(input: impl Read, dir: &std::path::Path, limits: &Limits) -> Result<(Layout, TarballContents), TarballError> {
+    let layout = Layout::init(dir, limits.clone())?;
+    if !layout.index()?.is_empty() {
+        return Err(LayoutError::NotEmpty(dir.to_path_buf()).into());
+    }
+    let contents = read_tarball(input, limits, |digest, _size, reader| {
+        layout.write_verified(reader, digest)?;
+        Ok(())
+    })?;
+    let indexed = Indexed::new(&layout, &contents.entries, limits)?;
+    for e in &contents.entries {
+        Graph::walk(&indexed, &e.descriptor, limits)?;
+    }
+    layout::write_atomic(dir, INDEX_FILE, &contents.index_json)?;
+    layout::write_atomic(dir, OCI_LAYOUT_FILE, &contents.oci_layout)?;
+    Ok((layout, contents))
+}
+
+/// Options for [`write_tarball`].
+#[derive(Clone, Copy, Debug)]
+pub struct PackOptions {
+    /// Plain or zstd.
+    pub compression: Compression,
+    /// zstd level (1–19) when compressing.
+    pub zstd_level: i32,
+    /// The mtime of every entry (`SOURCE_DATE_EPOCH`, or 0).
+    pub mtime: u64,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions { compression: Compression::None, zstd_level: 3, mtime: 0 }
+    }
+}
+
+impl PackOptions {
+    /// The mtime from `SOURCE_DATE_EPOCH` when it is set to a number, else 0.
+    pub fn mtime_from_env() -> u64 {
+        std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    }
+}
+
+/// What [`write_tarball`] wrote.
+#[derive(Debug, Clone)]
+pub struct PackSummary {
+    /// Blobs written.
+    pub blobs: usize,
+    /// Their total size.
+    pub blob_bytes: u64,
+}
+
+/// Writes the layout as a deterministic tarball: only what `index.json` reaches (children,
+/// configs, layers, referrers), each blob verified as it streams; entries sorted, mtime fixed,
+/// uid/gid 0, modes 0755/0644, ustar headers. The same content gives the same bytes.
+pub fn write_tarball(layout: &Layout, out: impl Write, opts: PackOptions) -> Result<PackSummary, TarballError> {
+    let limits = layout.limits();
+    let entries = layout.index()?;
+    let indexed = Indexed::new(layout, &entries, limits)?;
+    let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
+    for e in &entries {
+        let graph = Graph::walk(&indexed, &e.descriptor, limits)?;
+        for (d, n) in graph.nodes {
+            blobs.insert(d, n.descriptor.size());
+        }
+    }
+    let index_json = layout.index_bytes()?;
+    let oci_layout = layout::read_capped(&layout.root().join(OCI_LAYOUT_FILE), limits.max_layout_json_bytes)?;
+    match opts.compression {
+        Compression::None => write_entries(layout, out, &blobs, &index_json, &oci_layout, opts.mtime),
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(out, opts.zstd_level)
+                .map_err(TarballError::io("start zstd encoder"))?;
+            enc.include_checksum(true).map_err(TarballError::io("configure zstd encoder"))?;
+            let summary = write_entries(layout, &mut enc, &blobs, &index_json, &oci_layout, opts.mtime)?;
+            enc.finish().map_err(TarballError::io("finish zstd stream"))?;
+            Ok(summary)
+        }
+    }
+}
+
+fn write_entries(
+    layout: &Layout,
+    out: impl Write,
+    blobs: &BTreeMap<Digest, u64>,
+    index_json: &[u8],
+    oci_layout: &[u8],
+    mtime: u64,
+) -> Result<PackSummary, TarballError> {
+    let mut builder = tar::Builder::new(out);
+    let header = |path: &str, size: u64, dir: bool| -> Result<tar::Header, TarballError> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).map_err(TarballError::io(format!("set tar path {path}")))?;
+        h.set_size(size);
+        h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+        h.set_mode(if dir { 0o755 } else { 0o644 });
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(mtime);
+        h.set_cksum();
+        Ok(h)
+    };
+    let write_err = TarballError::io("write tarball");
+    builder.append(&header("blobs/", 0, true)?, io::empty()).map_err(write_err)?;
+    // Digests order by algorithm, then hex: one directory entry before each algorithm's blobs.
+    let mut current: Option<Algorithm> = None;
+    let mut total = 0;
+    for (digest, size) in blobs {
+        let alg = digest.algorithm();
+        if current != Some(alg) {
+            builder
+                .append(&header(&format!("blobs/{alg}/"), 0, true)?, io::empty())
+                .map_err(TarballError::io("write tarball"))?;
+            current = Some(alg);
+        }
+        let name = format!("blobs/{alg}/{}", digest.hex());
+        let reader = layout.open_blob(digest, Some(*size))?;
+        builder
+            .append(&header(&name, *size, false)?, reader)
+            .map_err(|e| blob_io_error(e, &name))?;
+        total += size;
+    }
+    builder.append(&header(INDEX_FILE, index_json.len() as u64, false)?, index_json).map_err(TarballError::io("write tarball"))?;
+    builder.append(&header(OCI_LAYOUT_FILE, oci_layout.len() as u64, false)?, oci_layout).map_err(TarballError::io("write tarball"))?;
+    let mut out = builder.into_inner().map_err(TarballError::io("finish tarball"))?;
+    out.flush().map_err(TarballError::io("flush tarball"))?;
+    Ok(PackSummary { blobs: blobs.len(), blob_bytes: total })
+}
