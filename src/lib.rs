@@ -10,9 +10,11 @@
 //! - [`layout`]: OCI image layout directories.
 //! - [`graph`]: the closure of an artifact (children, config, layers, referrers).
 //! - [`tarball`]: layout tarballs, read and written as streams.
+//! - [`build`]: writing images, indexes and referrers into a layout.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod digest;
 pub mod error;
 pub mod graph;
