@@ -26,6 +26,9 @@ pub enum Error {
     /// A tarball problem.
     #[error(transparent)]
     Tarball(#[from] TarballError),
+    /// The request names something this operation does not handle.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// What kind of failure an error is, for exit codes and reports.
@@ -41,7 +44,7 @@ impl Error {
     /// Whether this is a verification failure or a usage / I/O error.
     pub fn class(&self) -> Class {
         match self {
-            Error::Reference(_) => Class::Usage,
+            Error::Reference(_) | Error::Unsupported(_) => Class::Usage,
             Error::Digest(d) => digest_class(d),
             Error::Layout(l) => layout_class(l),
             Error::Graph(g) => graph_class(g),
@@ -57,6 +60,7 @@ impl Error {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         let h = match self {
+            Error::Unsupported(_) => "see `airlock help` for what each command accepts",
             Error::Reference(_) => "name a registry artifact as registry/repo:tag or registry/repo@sha256:<hex>, a layout as oci:PATH[:TAG|@DIGEST]",
             Error::Digest(DigestError::Mismatch { .. } | DigestError::SizeMismatch { .. }) => {
                 "the content was altered or damaged in transit; fetch it again from a trusted source"

@@ -28,6 +28,13 @@ pub enum EdgeKind {
     Referrer,
 }
 
+impl EdgeKind {
+    /// Whether the edge leads to a plain blob (config or layer) rather than a manifest.
+    pub fn is_blob(self) -> bool {
+        matches!(self, EdgeKind::Config | EdgeKind::Layer)
+    }
+}
+
 impl fmt::Display for EdgeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -448,6 +455,48 @@ impl Graph {
     /// Edges leaving `digest`, in discovery order.
     pub fn edges_from<'a>(&'a self, digest: &'a Digest) -> impl Iterator<Item = &'a Edge> + 'a {
         self.edges.iter().filter(move |e| &e.from == digest)
+    }
+
+    /// The graph as an indented text tree from the root: index children and referrers, and with
+    /// `include_blobs` configs and layers too. One line per edge: `[kind] alg:hex12 type (size)`.
+    pub fn tree(&self, include_blobs: bool) -> String {
+        let mut s = String::new();
+        self.node_line(&self.root, None, &mut s);
+        s.push('\n');
+        self.subtree(&self.root, include_blobs, "", &mut s);
+        s
+    }
+
+    fn node_line(&self, digest: &Digest, kind: Option<EdgeKind>, s: &mut String) {
+        use fmt::Write as _;
+        let Some(node) = self.nodes.get(digest) else { return };
+        if let Some(k) = kind {
+            let _ = write!(s, "[{k}] ");
+        }
+        let _ = write!(s, "{}:{}", digest.algorithm(), &digest.hex()[..12]);
+        let artifact_type = node.parsed.as_ref().and_then(|p| p.artifact_type.as_deref());
+        match (kind, artifact_type) {
+            (Some(EdgeKind::Referrer), Some(at)) => { let _ = write!(s, " {at}"); }
+            _ => { let _ = write!(s, " {}", node.descriptor.media_type()); }
+        }
+        if let Some(p) = node.descriptor.platform() {
+            let _ = write!(s, " {}/{}", p.os(), p.architecture());
+        }
+        let _ = write!(s, " ({} bytes)", node.descriptor.size());
+    }
+
+    fn subtree(&self, digest: &Digest, include_blobs: bool, prefix: &str, s: &mut String) {
+        let edges: Vec<&Edge> =
+            self.edges_from(digest).filter(|e| include_blobs || !e.kind.is_blob()).collect();
+        for (i, e) in edges.iter().enumerate() {
+            let last = i + 1 == edges.len();
+            s.push_str(prefix);
+            s.push_str(if last { "└── " } else { "├── " });
+            self.node_line(&e.to, Some(e.kind), s);
+            s.push('\n');
+            let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+            self.subtree(&e.to, include_blobs, &deeper, s);
+        }
     }
 
     /// Sum of the sizes of all nodes.

@@ -1,1 +1,86 @@
-pub(crate) fn run() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `airlock` command line: argument parsing, output, progress and exit codes. Only this
+//! module knows about the terminal; the library never prints.
+
+mod discover;
+mod inspect;
+mod layout;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use output::Output;
+
+/// Carry signed OCI artifacts across air gaps and verify them offline.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Print results as versioned JSON on stdout (see docs/cli-json.md).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, pack and unpack OCI image layouts.
+    #[command(subcommand)]
+    Layout(layout::LayoutCommand),
+    /// Show a layout directory's or tarball's tagged roots, blob count and size, verifying every blob.
+    Inspect(inspect::InspectArgs),
+    /// Show the referrer tree of one artifact (oci:PATH[:TAG|@DIGEST]).
+    Discover(discover::DiscoverArgs),
+}
+
+/// Exit code: success.
+pub(crate) const EXIT_OK: u8 = 0;
+/// Exit code: content failed verification.
+pub(crate) const EXIT_VERIFICATION: u8 = 1;
+/// Exit code: usage or I/O error.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+pub(crate) fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.quiet, cli.verbose);
+    let out = Output::new(cli.json, cli.quiet);
+    let result = match &cli.command {
+        Command::Layout(cmd) => layout::run(cmd, &out),
+        Command::Inspect(args) => inspect::run(args, &out),
+        Command::Discover(args) => discover::run(args, &out),
+    };
+    match result {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => ExitCode::from(out.error(&e)),
+    }
+}
+
+fn init_tracing(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("airlock={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,63 @@
+//! `airlock discover REF`: the referrer tree of one artifact in a layout.
+
+use airlock::graph::{Graph, Indexed};
+use airlock::layout::Layout;
+use airlock::reference::Reference;
+use airlock::{Digest, Error, Limits};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::output::Output;
+
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The artifact: oci:PATH[:TAG|@DIGEST].
+    reference: String,
+    /// Also show configs and layers, not only manifests and referrers.
+    #[arg(long)]
+    blobs: bool,
+}
+
+pub(crate) fn run(args: &DiscoverArgs, out: &Output) -> Result<(), Error> {
+    let limits = Limits::default();
+    let reference: Reference = args.reference.parse()?;
+    let Reference::Layout(lref) = &reference else {
+        return Err(Error::Unsupported(format!(
+            "discover reads OCI layouts (oci:PATH[:TAG|@DIGEST]); {reference} is a registry reference"
+        )));
+    };
+    let layout = Layout::open(lref.path(), limits.clone())?;
+    let root = layout.resolve(lref.selector())?;
+    let entries = layout.index()?;
+    let indexed = Indexed::new(&layout, &entries, &limits)?;
+    let graph = Graph::walk(&indexed, &root.descriptor, &limits)?;
+    out.text(&format!("{reference}\n{}", graph.tree(args.blobs)));
+    out.result(
+        "discover",
+        json!({
+            "reference": reference.to_string(),
+            "root": node_json(&graph, &graph.root, "root", args.blobs),
+        }),
+    );
+    Ok(())
+}
+
+fn node_json(graph: &Graph, digest: &Digest, relation: &str, blobs: bool) -> Value {
+    let Some(node) = graph.nodes.get(digest) else { return Value::Null };
+    let parsed = node.parsed.as_ref();
+    let children: Vec<Value> = graph
+        .edges_from(digest)
+        .filter(|e| blobs || !e.kind.is_blob())
+        .map(|e| node_json(graph, &e.to, &e.kind.to_string(), blobs))
+        .collect();
+    json!({
+        "relation": relation,
+        "digest": digest,
+        "mediaType": node.descriptor.media_type().to_string(),
+        "size": node.descriptor.size(),
+        "artifactType": parsed.and_then(|p| p.artifact_type.clone()),
+        "platform": node.descriptor.platform(),
+        "annotations": parsed.map(|p| json!(p.annotations)),
+        "children": children,
+    })
+}
