@@ -64,7 +64,7 @@ pub enum DigestError {
     #[error("digest {0:?} is malformed: expected {1} lowercase hex characters")]
     MalformedHex(String, usize),
     /// Content hashed to something else.
-    #[error("digest mismatch: expected {expected}, content hashes to {actual}")]
+    #[error("content hashes to {actual}, not {expected}")]
     Mismatch {
         /// What the descriptor or name promised.
         expected: Digest,

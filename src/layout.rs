@@ -74,7 +74,7 @@ pub enum LayoutError {
     #[error("blob {0} is missing from the layout")]
     BlobMissing(Digest),
     /// Stored or streamed content does not match its digest or size.
-    #[error("blob {what}: {source}")]
+    #[error("blob {what} failed verification: {source}")]
     Content {
         /// Which blob or entry.
         what: String,
