@@ -602,20 +602,20 @@ fn write_entries(
     mtime: u64,
 ) -> Result<PackSummary, TarballError> {
     let mut builder = tar::Builder::new(out);
-    let header = |path: &str, size: u64, dir: bool| -> Result<tar::Header, TarballError> {
+    // Paths are set by `append_data`, which writes a GNU long-name entry for names that do not
+    // fit a ustar header (sha512 blobs).
+    let header = |size: u64, dir: bool| -> tar::Header {
         let mut h = tar::Header::new_ustar();
-        h.set_path(path).map_err(TarballError::io(format!("set tar path {path}")))?;
         h.set_size(size);
         h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
         h.set_mode(if dir { 0o755 } else { 0o644 });
         h.set_uid(0);
         h.set_gid(0);
         h.set_mtime(mtime);
-        h.set_cksum();
-        Ok(h)
+        h
     };
     let write_err = TarballError::io("write tarball");
-    builder.append(&header("blobs/", 0, true)?, io::empty()).map_err(write_err)?;
+    builder.append_data(&mut header(0, true), "blobs/", io::empty()).map_err(write_err)?;
     // Digests order by algorithm, then hex: one directory entry before each algorithm's blobs.
     let mut current: Option<Algorithm> = None;
     let mut total = 0;
@@ -623,20 +623,97 @@ fn write_entries(
         let alg = digest.algorithm();
         if current != Some(alg) {
             builder
-                .append(&header(&format!("blobs/{alg}/"), 0, true)?, io::empty())
+                .append_data(&mut header(0, true), format!("blobs/{alg}/"), io::empty())
                 .map_err(TarballError::io("write tarball"))?;
             current = Some(alg);
         }
         let name = format!("blobs/{alg}/{}", digest.hex());
         let reader = layout.open_blob(digest, Some(*size))?;
         builder
-            .append(&header(&name, *size, false)?, reader)
+            .append_data(&mut header(*size, false), &name, reader)
             .map_err(|e| blob_io_error(e, &name))?;
         total += size;
     }
-    builder.append(&header(INDEX_FILE, index_json.len() as u64, false)?, index_json).map_err(TarballError::io("write tarball"))?;
-    builder.append(&header(OCI_LAYOUT_FILE, oci_layout.len() as u64, false)?, oci_layout).map_err(TarballError::io("write tarball"))?;
+    for (name, bytes) in [(INDEX_FILE, index_json), (OCI_LAYOUT_FILE, oci_layout)] {
+        builder
+            .append_data(&mut header(bytes.len() as u64, false), name, bytes)
+            .map_err(TarballError::io("write tarball"))?;
+    }
     let mut out = builder.into_inner().map_err(TarballError::io("finish tarball"))?;
     out.flush().map_err(TarballError::io("flush tarball"))?;
     Ok(PackSummary { blobs: blobs.len(), blob_bytes: total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build;
+    use crate::media;
+    use crate::reference::LayoutTag;
+
+    #[test]
+    fn classify_accepts_layout_names_only() {
+        let hex = "a".repeat(64);
+        assert_eq!(classify("./index.json").unwrap().1, EntryName::IndexJson);
+        assert_eq!(classify("blobs/sha256/").unwrap().1, EntryName::Dir);
+        assert!(matches!(classify(&format!("blobs/sha256/{hex}")).unwrap().1, EntryName::Blob(_)));
+        assert!(matches!(classify("/etc/passwd"), Err(TarballError::AbsolutePath(_))));
+        assert!(matches!(classify("blobs/../../x"), Err(TarballError::PathTraversal(_))));
+        assert!(matches!(classify("blobs/md5/abc"), Err(TarballError::OutsideLayout(_))));
+        assert!(matches!(classify(&format!("blobs/sha256/{}", hex.to_uppercase())), Err(TarballError::OutsideLayout(_))));
+        assert!(matches!(classify("././/index.json"), Err(TarballError::OutsideLayout(_))));
+    }
+
+    #[test]
+    fn sha512_blobs_round_trip_with_long_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path().join("src"), Limits::default()).unwrap();
+        let data = b"sha512 content".to_vec();
+        let digest = Digest::of(Algorithm::Sha512, &data);
+        layout
+            .write_blob(&data[..], Some(Expected { digest: digest.clone(), size: Some(data.len() as u64) }))
+            .unwrap();
+        let layer = layout::descriptor(media::OCI_LAYER_TAR, &digest, data.len() as u64);
+        let config = build::put_json(&layout, media::OCI_CONFIG, &serde_json::json!({})).unwrap();
+        let manifest = build::put_json(
+            &layout,
+            media::OCI_MANIFEST,
+            &serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+                "config": config, "layers": [layer]}),
+        )
+        .unwrap();
+        layout.tag(&LayoutTag::new("x").unwrap(), &manifest).unwrap();
+        let mut tar = Vec::new();
+        write_tarball(&layout, &mut tar, PackOptions::default()).unwrap();
+        let inspected = inspect_tarball(&tar[..], &Limits::default()).unwrap();
+        assert_eq!(inspected.contents.blobs.get(&digest), Some(&(data.len() as u64)));
+        let (out, _) = unpack_tarball(&tar[..], &dir.path().join("dst"), &Limits::default()).unwrap();
+        assert_eq!(std::fs::read(out.blob_path(&digest)).unwrap(), data);
+    }
+
+    #[test]
+    fn zstd_and_plain_carry_the_same_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        build::write_sample(&layout, &LayoutTag::new("latest").unwrap(), "t").unwrap();
+        let mut plain = Vec::new();
+        write_tarball(&layout, &mut plain, PackOptions::default()).unwrap();
+        let mut zst = Vec::new();
+        let opts = PackOptions { compression: Compression::Zstd, ..PackOptions::default() };
+        write_tarball(&layout, &mut zst, opts).unwrap();
+        let a = inspect_tarball(&plain[..], &Limits::default()).unwrap();
+        let b = inspect_tarball(&zst[..], &Limits::default()).unwrap();
+        assert_eq!((a.contents.compression, b.contents.compression), (Compression::None, Compression::Zstd));
+        assert_eq!(a.contents.blobs, b.contents.blobs);
+        assert_eq!(a.contents.index_json, b.contents.index_json);
+        assert_eq!(a.graphs.len(), 2);
+        // A tight window limit refuses the stream instead of allocating for it.
+        let tight = Limits { max_zstd_window_log: 10, ..Limits::default() };
+        let mut big = Vec::new();
+        let mut enc = zstd::stream::write::Encoder::new(&mut big, 19).unwrap();
+        enc.window_log(22).unwrap();
+        enc.write_all(&plain).unwrap();
+        enc.finish().unwrap();
+        assert!(inspect_tarball(&big[..], &tight).is_err());
+    }
 }
