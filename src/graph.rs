@@ -10,7 +10,7 @@ use std::fmt;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use crate::digest::{Digest, DigestError};
-use crate::layout::{IndexEntry, Layout, LayoutError, descriptor_digest};
+use crate::layout::{IndexEntry, Layout, LayoutError, descriptor_digest, sniff_media_type};
 use crate::limits::Limits;
 use crate::media::{self, Kind};
 
@@ -181,6 +181,9 @@ pub fn parse_manifest(
     limits: &Limits,
 ) -> Result<ParsedManifest, ManifestProblem> {
     let invalid = ManifestProblem::Invalid;
+    // The document's own mediaType is checked first, so a manifest presented as an index (or the
+    // reverse) is reported as the confusion it is rather than as a missing field.
+    check_media_type(sniff_media_type(bytes), descriptor_media_type)?;
     let kind = media::kind_of(descriptor_media_type);
     let sorted = |a: &Option<std::collections::HashMap<String, String>>| {
         a.as_ref().map(|m| m.clone().into_iter().collect()).unwrap_or_default()
@@ -189,7 +192,6 @@ pub fn parse_manifest(
         Kind::Manifest => {
             let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
             check_schema(m.schema_version()).map_err(invalid)?;
-            check_media_type(m.media_type().as_ref().map(ToString::to_string), descriptor_media_type)?;
             if m.layers().len() > limits.max_index_entries {
                 return Err(invalid(format!(
                     "{} layers, more than the limit of {}",
@@ -215,7 +217,6 @@ pub fn parse_manifest(
         Kind::Index => {
             let i: ImageIndex = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
             check_schema(i.schema_version()).map_err(invalid)?;
-            check_media_type(i.media_type().as_ref().map(ToString::to_string), descriptor_media_type)?;
             if i.manifests().len() > limits.max_index_entries {
                 return Err(invalid(format!(
                     "{} manifests, more than the limit of {}",
@@ -580,5 +581,114 @@ impl<S: BlobStore> Walker<'_, S> {
         }
         self.path.pop();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{attach, put_index, write_sample};
+    use crate::layout::descriptor;
+    use crate::reference::LayoutTag;
+    use serde_json::json;
+
+    fn sample() -> (tempfile::TempDir, Layout, crate::build::Sample) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        let s = write_sample(&layout, &LayoutTag::new("latest").unwrap(), "g").unwrap();
+        (dir, layout, s)
+    }
+
+    fn walk(layout: &Layout, root: &Descriptor, limits: &Limits) -> Result<Graph, GraphError> {
+        let indexed = Indexed::new(layout, &layout.index().unwrap(), limits)?;
+        Graph::walk(&indexed, root, limits)
+    }
+
+    #[test]
+    fn closure_includes_children_blobs_and_referrers_of_referrers() {
+        let (_d, layout, s) = sample();
+        // A signature-like referrer of the SBOM: the walk must follow referrers recursively.
+        let sig = attach(&layout, &s.sbom, "application/example.signature", b"sig", "application/octet-stream", &Default::default()).unwrap();
+        let g = walk(&layout, &s.index, &Limits::default()).unwrap();
+        let sig_digest = descriptor_digest(&sig).unwrap();
+        let sbom_digest = descriptor_digest(&s.sbom).unwrap();
+        assert!(g.edges.contains(&Edge { from: sbom_digest.clone(), to: sig_digest.clone(), kind: EdgeKind::Referrer }));
+        // index, image, config, layer, sbom manifest, empty config, sbom blob, sig manifest, sig blob
+        assert_eq!(g.nodes.len(), 9);
+        let raw = g.nodes[&sig_digest].raw.as_ref().unwrap();
+        assert_eq!(raw, &std::fs::read(layout.blob_path(&sig_digest)).unwrap(), "bytes kept as read");
+        assert!(g.tree(false).contains("[referrer]"));
+    }
+
+    #[test]
+    fn duplicate_edges_are_recorded_once() {
+        let (_d, layout, s) = sample();
+        let twice = put_index(&layout, &[s.image.clone(), s.image.clone()]).unwrap();
+        let g = walk(&layout, &twice, &Limits::default()).unwrap();
+        let children = g.edges.iter().filter(|e| e.kind == EdgeKind::Child).count();
+        assert_eq!(children, 1);
+    }
+
+    #[test]
+    fn depth_and_node_limits_name_the_path() {
+        let (_d, layout, s) = sample();
+        let mut subject = s.sbom.clone();
+        for i in 0..4 {
+            subject = attach(&layout, &subject, "application/example.chain", format!("{i}").as_bytes(), "application/octet-stream", &Default::default()).unwrap();
+        }
+        let tight = Limits { max_graph_depth: 3, ..Limits::default() };
+        let err = walk(&layout, &s.index, &tight).unwrap_err();
+        assert!(matches!(err, GraphError::TooDeep { .. }), "{err}");
+        assert!(err.to_string().contains(" → "), "path named: {err}");
+        let few = Limits { max_graph_nodes: 5, ..Limits::default() };
+        assert!(matches!(walk(&layout, &s.index, &few), Err(GraphError::TooManyNodes { .. })));
+        let one = Limits { max_referrers_per_subject: 0, ..Limits::default() };
+        assert!(matches!(walk(&layout, &s.index, &one), Err(GraphError::TooManyReferrers { .. })));
+    }
+
+    #[test]
+    fn missing_blob_and_media_type_mismatch_are_errors() {
+        let (_d, layout, s) = sample();
+        let g = walk(&layout, &s.index, &Limits::default()).unwrap();
+        let layer = g.edges.iter().find(|e| e.kind == EdgeKind::Layer).unwrap().to.clone();
+        std::fs::remove_file(layout.blob_path(&layer)).unwrap();
+        let err = walk(&layout, &s.index, &Limits::default()).unwrap_err();
+        assert!(matches!(&err, GraphError::Layout { source: LayoutError::BlobMissing(d), .. } if d == &layer), "{err}");
+        // The image manifest referenced as an index.
+        let image_digest = descriptor_digest(&s.image).unwrap();
+        let as_index = descriptor(media::OCI_INDEX, &image_digest, s.image.size());
+        let err = walk(&layout, &as_index, &Limits::default()).unwrap_err();
+        assert!(matches!(err, GraphError::MediaTypeMismatch { .. }), "{err}");
+    }
+
+    /// A store that ignores digests, to build graphs no hash function allows (a cycle).
+    struct Forged(HashMap<Digest, Vec<u8>>);
+
+    impl BlobStore for Forged {
+        fn fetch_manifest(&self, d: &Digest, _: u64, _: u64) -> Result<Vec<u8>, LayoutError> {
+            self.0.get(d).cloned().ok_or_else(|| LayoutError::BlobMissing(d.clone()))
+        }
+        fn check_blob(&self, _: &Digest, _: u64) -> Result<(), LayoutError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn cycles_are_refused_with_their_path() {
+        let a = Digest::sha256_of(b"a");
+        let b = Digest::sha256_of(b"b");
+        let index_of = |child: &Digest| {
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX,
+                "manifests": [{"mediaType": media::OCI_INDEX, "digest": child.to_string(), "size": 10}]}))
+            .unwrap()
+        };
+        let store = Forged(HashMap::from([(a.clone(), index_of(&b)), (b.clone(), index_of(&a))]));
+        let indexed = Indexed::new(store, &[], &Limits::default()).unwrap();
+        let root = descriptor(media::OCI_INDEX, &a, 10);
+        let err = Graph::walk(&indexed, &root, &Limits::default()).unwrap_err();
+        match err {
+            GraphError::Cycle { path } => assert_eq!(path.0, vec![a.clone(), b, a]),
+            other => panic!("expected a cycle, got {other}"),
+        }
     }
 }
