@@ -9,6 +9,8 @@
 //!
 //! Run: `cargo run --example airgap_transfer [WORKDIR]` (default: a new temporary directory).
 
+#![allow(clippy::print_stdout)] // An example reports to its user on stdout.
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -35,18 +37,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source_dir = work.join("connected/layout");
     let source = Layout::init(&source_dir, limits.clone())?;
     let sample = write_sample(&source, &tag, "net-monitor")?;
-    println!("1. built {} with index {} and SBOM {}", source_dir.display(), sample.index.digest(), sample.sbom.digest());
+    println!(
+        "1. built {} with index {} and SBOM {}",
+        source_dir.display(),
+        sample.index.digest(),
+        sample.sbom.digest()
+    );
 
     let tarball = work.join("transfer.tar.zst");
     let mut out = BufWriter::new(File::create(&tarball)?);
-    let opts = PackOptions { compression: Compression::Zstd, zstd_level: 3, mtime: PackOptions::mtime_from_env() };
+    let opts = PackOptions {
+        compression: Compression::Zstd,
+        zstd_level: 3,
+        mtime: PackOptions::mtime_from_env(),
+    };
     let packed = write_tarball(&source, &mut out, opts)?;
     out.flush()?;
-    println!("2. packed {} blobs ({} bytes) into {}", packed.blobs, packed.blob_bytes, tarball.display());
+    println!(
+        "2. packed {} blobs ({} bytes) into {}",
+        packed.blobs,
+        packed.blob_bytes,
+        tarball.display()
+    );
 
     let dest_dir = work.join("disconnected/layout");
     let (dest, contents) = unpack_tarball(File::open(&tarball)?, &dest_dir, &limits)?;
-    println!("3. unpacked into {}: {} blobs, every digest verified", dest_dir.display(), contents.blobs.len());
+    println!(
+        "3. unpacked into {}: {} blobs, every digest verified",
+        dest_dir.display(),
+        contents.blobs.len()
+    );
 
     let entries = dest.index()?;
     let indexed = Indexed::new(&dest, &entries, &limits)?;

@@ -22,7 +22,11 @@ pub fn put_json(layout: &Layout, media_type: &str, doc: &Value) -> Result<Descri
 }
 
 /// Stores raw bytes as a blob of `media_type` and returns its descriptor.
-pub fn put_blob(layout: &Layout, media_type: &str, bytes: &[u8]) -> Result<Descriptor, LayoutError> {
+pub fn put_blob(
+    layout: &Layout,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<Descriptor, LayoutError> {
     let digest = layout.write_blob_bytes(bytes)?;
     Ok(descriptor(media_type, &digest, bytes.len() as u64))
 }
@@ -75,7 +79,10 @@ pub fn put_image(
     let platform: oci_spec::image::Platform = serde_json::from_value(json!({
         "architecture": architecture, "os": "linux"
     }))
-    .map_err(|e| LayoutError::InvalidDocument { path: "platform".into(), reason: e.to_string() })?;
+    .map_err(|e| LayoutError::InvalidDocument {
+        path: "platform".into(),
+        reason: e.to_string(),
+    })?;
     let mut d = manifest;
     d.set_platform(Some(platform));
     Ok(d)
@@ -108,9 +115,11 @@ pub fn attach(
     let empty = put_blob(layout, media::OCI_EMPTY, media::EMPTY_JSON)?;
     let layer = put_blob(layout, content_media_type, content)?;
     let subject = descriptor(
-        &subject.media_type().to_string(),
-        &Digest::from_oci(subject.digest())
-            .map_err(|e| LayoutError::Content { what: "subject".into(), source: e })?,
+        subject.media_type().as_ref(),
+        &Digest::from_oci(subject.digest()).map_err(|e| LayoutError::Content {
+            what: "subject".into(),
+            source: e,
+        })?,
         subject.size(),
     );
     let mut doc = json!({
@@ -159,7 +168,14 @@ pub fn write_sample(layout: &Layout, tag: &LayoutTag, name: &str) -> Result<Samp
         "packages": [{ "name": name, "SPDXID": "SPDXRef-Package", "downloadLocation": "NOASSERTION" }],
     }));
     let annotations = BTreeMap::from([(media::ANNOTATION_CREATED.to_owned(), created.to_owned())]);
-    let sbom = attach(layout, &image, media::SPDX_JSON, &sbom, media::SPDX_JSON, &annotations)?;
+    let sbom = attach(
+        layout,
+        &image,
+        media::SPDX_JSON,
+        &sbom,
+        media::SPDX_JSON,
+        &annotations,
+    )?;
     Ok(Sample { index, image, sbom })
 }
 

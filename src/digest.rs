@@ -473,7 +473,8 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Extracts a [`DigestError`] carried inside an `io::Error` by the adapters above.
 pub fn digest_error(e: &io::Error) -> Option<&DigestError> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<DigestError>())
 }
 
 #[cfg(test)]
@@ -493,13 +494,22 @@ mod tests {
     #[test]
     fn refuses_uppercase_short_and_unknown() {
         let upper = EMPTY.to_uppercase().replace("SHA256", "sha256");
-        assert!(matches!(upper.parse::<Digest>(), Err(DigestError::MalformedHex(..))));
-        assert!(matches!("sha256:abc".parse::<Digest>(), Err(DigestError::MalformedHex(..))));
+        assert!(matches!(
+            upper.parse::<Digest>(),
+            Err(DigestError::MalformedHex(..))
+        ));
+        assert!(matches!(
+            "sha256:abc".parse::<Digest>(),
+            Err(DigestError::MalformedHex(..))
+        ));
         assert!(matches!(
             "md5:d41d8cd98f00b204e9800998ecf8427e".parse::<Digest>(),
             Err(DigestError::UnsupportedAlgorithm(_))
         ));
-        assert!(matches!("abc".parse::<Digest>(), Err(DigestError::MissingAlgorithm(_))));
+        assert!(matches!(
+            "abc".parse::<Digest>(),
+            Err(DigestError::MissingAlgorithm(_))
+        ));
         let sha512_short = format!("sha512:{}", "a".repeat(64));
         assert!(sha512_short.parse::<Digest>().is_err());
     }
@@ -522,13 +532,24 @@ mod tests {
         let err = HashingReader::verifying(&b"hellp"[..], expected.clone())
             .drain()
             .unwrap_err();
-        assert!(matches!(digest_error(&err), Some(DigestError::Mismatch { .. })));
+        assert!(matches!(
+            digest_error(&err),
+            Some(DigestError::Mismatch { .. })
+        ));
         let err = HashingReader::verifying(&b"hello!"[..], expected.clone())
             .drain()
             .unwrap_err();
-        assert!(matches!(digest_error(&err), Some(DigestError::SizeMismatch { .. })));
-        let err = HashingReader::verifying(&b"hell"[..], expected).drain().unwrap_err();
-        assert!(matches!(digest_error(&err), Some(DigestError::SizeMismatch { .. })));
+        assert!(matches!(
+            digest_error(&err),
+            Some(DigestError::SizeMismatch { .. })
+        ));
+        let err = HashingReader::verifying(&b"hell"[..], expected)
+            .drain()
+            .unwrap_err();
+        assert!(matches!(
+            digest_error(&err),
+            Some(DigestError::SizeMismatch { .. })
+        ));
     }
 
     #[test]

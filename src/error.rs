@@ -61,7 +61,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let h = match self {
             Error::Unsupported(_) => "see `airlock help` for what each command accepts",
-            Error::Reference(_) => "name a registry artifact as registry/repo:tag or registry/repo@sha256:<hex>, a layout as oci:PATH[:TAG|@DIGEST]",
+            Error::Reference(_) => {
+                "name a registry artifact as registry/repo:tag or registry/repo@sha256:<hex>, a layout as oci:PATH[:TAG|@DIGEST]"
+            }
             Error::Digest(DigestError::Mismatch { .. } | DigestError::SizeMismatch { .. }) => {
                 "the content was altered or damaged in transit; fetch it again from a trusted source"
             }
@@ -69,7 +71,10 @@ impl Error {
             Error::Layout(l) => layout_hint(l),
             Error::Graph(g) => match g {
                 GraphError::Layout { source, .. } => layout_hint(source),
-                GraphError::TooDeep { .. } | GraphError::TooManyNodes { .. } | GraphError::TooManyReferrers { .. } | GraphError::TooManyEntries { .. } => {
+                GraphError::TooDeep { .. }
+                | GraphError::TooManyNodes { .. }
+                | GraphError::TooManyReferrers { .. }
+                | GraphError::TooManyEntries { .. } => {
                     "the content exceeds airlock's limits; if it is genuine, raise the limit explicitly"
                 }
                 _ => "the layout holds a malformed manifest; re-export it from its source",
@@ -78,12 +83,20 @@ impl Error {
                 TarballError::Io { .. } => "check that the file exists and is readable",
                 TarballError::UnknownFormat(_) => "give an OCI layout tarball (.tar or .tar.zst)",
                 TarballError::Layout(l) => layout_hint(l),
-                TarballError::Graph(_) => "the tarball's content graph is incomplete or malformed; re-create it with `airlock layout pack`",
-                TarballError::Truncated(_) => "the file is incomplete; copy it again and compare its checksum",
-                TarballError::ExpandsPastLimit(_) | TarballError::TooManyEntries(_) | TarballError::EntryTooLarge { .. } => {
+                TarballError::Graph(_) => {
+                    "the tarball's content graph is incomplete or malformed; re-create it with `airlock layout pack`"
+                }
+                TarballError::Truncated(_) => {
+                    "the file is incomplete; copy it again and compare its checksum"
+                }
+                TarballError::ExpandsPastLimit(_)
+                | TarballError::TooManyEntries(_)
+                | TarballError::EntryTooLarge { .. } => {
                     "the tarball exceeds airlock's limits; do not trust it unless its origin is known"
                 }
-                _ => "the tarball was altered or built by a tool that is not safe; do not use it, and re-create it with `airlock layout pack` at the source",
+                _ => {
+                    "the tarball was altered or built by a tool that is not safe; do not use it, and re-create it with `airlock layout pack` at the source"
+                }
             },
         };
         Some(h.to_owned())
@@ -99,9 +112,10 @@ fn digest_class(d: &DigestError) -> Class {
 
 fn layout_class(l: &LayoutError) -> Class {
     match l {
-        LayoutError::Content { .. } | LayoutError::BlobMissing(_) | LayoutError::InvalidDocument { .. } | LayoutError::TooLarge { .. } => {
-            Class::Verification
-        }
+        LayoutError::Content { .. }
+        | LayoutError::BlobMissing(_)
+        | LayoutError::InvalidDocument { .. }
+        | LayoutError::TooLarge { .. } => Class::Verification,
         _ => Class::Usage,
     }
 }
@@ -116,12 +130,20 @@ fn graph_class(g: &GraphError) -> Class {
 fn layout_hint(l: &LayoutError) -> &'static str {
     match l {
         LayoutError::Io { .. } => "check the path and its permissions",
-        LayoutError::NotALayout { .. } => "create one with `airlock layout init DIR` or unpack a tarball with `airlock layout unpack`",
+        LayoutError::NotALayout { .. } => {
+            "create one with `airlock layout init DIR` or unpack a tarball with `airlock layout unpack`"
+        }
         LayoutError::NotEmpty(_) => "choose a new or empty directory",
-        LayoutError::TagNotFound { .. } | LayoutError::Ambiguous { .. } => "list the layout's tags with `airlock inspect DIR`",
+        LayoutError::TagNotFound { .. } | LayoutError::Ambiguous { .. } => {
+            "list the layout's tags with `airlock inspect DIR`"
+        }
         LayoutError::BlobMissing(_) => "the layout is incomplete; copy it again with all its blobs",
-        LayoutError::Content { .. } => "a blob was altered or damaged; fetch it again from a trusted source",
-        LayoutError::TooLarge { .. } => "the content exceeds airlock's limits; do not trust it unless its origin is known",
+        LayoutError::Content { .. } => {
+            "a blob was altered or damaged; fetch it again from a trusted source"
+        }
+        LayoutError::TooLarge { .. } => {
+            "the content exceeds airlock's limits; do not trust it unless its origin is known"
+        }
         _ => "the layout is malformed; re-create it from its source",
     }
 }

@@ -186,11 +186,14 @@ pub fn parse_manifest(
     check_media_type(sniff_media_type(bytes), descriptor_media_type)?;
     let kind = media::kind_of(descriptor_media_type);
     let sorted = |a: &Option<std::collections::HashMap<String, String>>| {
-        a.as_ref().map(|m| m.clone().into_iter().collect()).unwrap_or_default()
+        a.as_ref()
+            .map(|m| m.clone().into_iter().collect())
+            .unwrap_or_default()
     };
     match kind {
         Kind::Manifest => {
-            let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+            let m: ImageManifest =
+                serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
             check_schema(m.schema_version()).map_err(invalid)?;
             if m.layers().len() > limits.max_index_entries {
                 return Err(invalid(format!(
@@ -215,7 +218,8 @@ pub fn parse_manifest(
             })
         }
         Kind::Index => {
-            let i: ImageIndex = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+            let i: ImageIndex =
+                serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
             check_schema(i.schema_version()).map_err(invalid)?;
             if i.manifests().len() > limits.max_index_entries {
                 return Err(invalid(format!(
@@ -228,7 +232,11 @@ pub fn parse_manifest(
                 kind,
                 artifact_type: i.artifact_type().as_ref().map(ToString::to_string),
                 subject: i.subject().clone(),
-                children: i.manifests().iter().map(|d| (EdgeKind::Child, d.clone())).collect(),
+                children: i
+                    .manifests()
+                    .iter()
+                    .map(|d| (EdgeKind::Child, d.clone()))
+                    .collect(),
                 annotations: sorted(i.annotations()),
             })
         }
@@ -239,7 +247,11 @@ pub fn parse_manifest(
 }
 
 fn check_schema(v: u32) -> Result<(), String> {
-    if v == 2 { Ok(()) } else { Err(format!("schemaVersion {v} (expected 2)")) }
+    if v == 2 {
+        Ok(())
+    } else {
+        Err(format!("schemaVersion {v} (expected 2)"))
+    }
 }
 
 fn check_media_type(content: Option<String>, descriptor: &str) -> Result<(), ManifestProblem> {
@@ -249,9 +261,18 @@ fn check_media_type(content: Option<String>, descriptor: &str) -> Result<(), Man
     }
 }
 
-fn manifest_error(p: ManifestProblem, digest: &Digest, path: GraphPath, media_type: &str) -> GraphError {
+fn manifest_error(
+    p: ManifestProblem,
+    digest: &Digest,
+    path: GraphPath,
+    media_type: &str,
+) -> GraphError {
     match p {
-        ManifestProblem::Invalid(reason) => GraphError::InvalidManifest { digest: digest.clone(), path, reason },
+        ManifestProblem::Invalid(reason) => GraphError::InvalidManifest {
+            digest: digest.clone(),
+            path,
+            reason,
+        },
         ManifestProblem::MediaTypeMismatch(content) => GraphError::MediaTypeMismatch {
             digest: digest.clone(),
             path,
@@ -301,7 +322,11 @@ pub fn check_size(digest: &Digest, expected: u64, actual: u64) -> Result<(), Lay
     } else {
         Err(LayoutError::Content {
             what: digest.to_string(),
-            source: DigestError::SizeMismatch { digest: digest.clone(), expected, actual },
+            source: DigestError::SizeMismatch {
+                digest: digest.clone(),
+                expected,
+                actual,
+            },
         })
     }
 }
@@ -331,23 +356,38 @@ impl<S: BlobStore> Indexed<S> {
             }
             let here = || GraphPath(vec![digest.clone()]);
             if depth > limits.max_graph_depth {
-                return Err(GraphError::TooDeep { path: here(), limit: limits.max_graph_depth });
+                return Err(GraphError::TooDeep {
+                    path: here(),
+                    limit: limits.max_graph_depth,
+                });
             }
             if seen.len() >= limits.max_graph_nodes {
-                return Err(GraphError::TooManyNodes { path: here(), limit: limits.max_graph_nodes });
+                return Err(GraphError::TooManyNodes {
+                    path: here(),
+                    limit: limits.max_graph_nodes,
+                });
             }
             seen.insert(digest.clone());
-            let bytes = match store.fetch_manifest(&digest, desc.size(), limits.max_manifest_bytes) {
+            let bytes = match store.fetch_manifest(&digest, desc.size(), limits.max_manifest_bytes)
+            {
                 Ok(b) => b,
                 Err(LayoutError::BlobMissing(_)) => continue,
-                Err(source) => return Err(GraphError::Layout { path: here(), source }),
+                Err(source) => {
+                    return Err(GraphError::Layout {
+                        path: here(),
+                        source,
+                    });
+                }
             };
             let parsed = parse_manifest(&bytes, &mt, limits)
                 .map_err(|p| manifest_error(p, &digest, here(), &mt))?;
             if let Some(subject) = &parsed.subject {
-                let subject_digest = descriptor_digest(subject).map_err(|source| {
-                    GraphError::InvalidDigest { parent: digest.clone(), path: here(), source }
-                })?;
+                let subject_digest =
+                    descriptor_digest(subject).map_err(|source| GraphError::InvalidDigest {
+                        parent: digest.clone(),
+                        path: here(),
+                        source,
+                    })?;
                 let list = referrers.entry(subject_digest.clone()).or_default();
                 if list.len() >= limits.max_referrers_per_subject {
                     return Err(GraphError::TooManyReferrers {
@@ -385,7 +425,11 @@ impl<S: BlobStore> Indexed<S> {
 /// The descriptor a referrers listing gives for a manifest: media type, digest and size, with
 /// the manifest's artifact type and annotations (as the distribution spec's referrers API does).
 pub fn referrer_descriptor(desc: &Descriptor, parsed: &ParsedManifest) -> Descriptor {
-    let mut rd = Descriptor::new(desc.media_type().clone(), desc.size(), desc.digest().clone());
+    let mut rd = Descriptor::new(
+        desc.media_type().clone(),
+        desc.size(),
+        desc.digest().clone(),
+    );
     if let Some(at) = &parsed.artifact_type {
         rd.set_artifact_type(Some(at.as_str().into()));
     }
@@ -445,7 +489,11 @@ impl Graph {
         let mut walker = Walker {
             source,
             limits,
-            graph: Graph { root: root_digest.clone(), nodes: BTreeMap::new(), edges: Vec::new() },
+            graph: Graph {
+                root: root_digest.clone(),
+                nodes: BTreeMap::new(),
+                edges: Vec::new(),
+            },
             edge_set: HashSet::new(),
             path: Vec::new(),
         };
@@ -470,15 +518,24 @@ impl Graph {
 
     fn node_line(&self, digest: &Digest, kind: Option<EdgeKind>, s: &mut String) {
         use fmt::Write as _;
-        let Some(node) = self.nodes.get(digest) else { return };
+        let Some(node) = self.nodes.get(digest) else {
+            return;
+        };
         if let Some(k) = kind {
             let _ = write!(s, "[{k}] ");
         }
         let _ = write!(s, "{}:{}", digest.algorithm(), &digest.hex()[..12]);
-        let artifact_type = node.parsed.as_ref().and_then(|p| p.artifact_type.as_deref());
+        let artifact_type = node
+            .parsed
+            .as_ref()
+            .and_then(|p| p.artifact_type.as_deref());
         match (kind, artifact_type) {
-            (Some(EdgeKind::Referrer), Some(at)) => { let _ = write!(s, " {at}"); }
-            _ => { let _ = write!(s, " {}", node.descriptor.media_type()); }
+            (Some(EdgeKind::Referrer), Some(at)) => {
+                let _ = write!(s, " {at}");
+            }
+            _ => {
+                let _ = write!(s, " {}", node.descriptor.media_type());
+            }
         }
         if let Some(p) = node.descriptor.platform() {
             let _ = write!(s, " {}/{}", p.os(), p.architecture());
@@ -487,8 +544,10 @@ impl Graph {
     }
 
     fn subtree(&self, digest: &Digest, include_blobs: bool, prefix: &str, s: &mut String) {
-        let edges: Vec<&Edge> =
-            self.edges_from(digest).filter(|e| include_blobs || !e.kind.is_blob()).collect();
+        let edges: Vec<&Edge> = self
+            .edges_from(digest)
+            .filter(|e| include_blobs || !e.kind.is_blob())
+            .collect();
         for (i, e) in edges.iter().enumerate() {
             let last = i + 1 == edges.len();
             s.push_str(prefix);
@@ -523,16 +582,24 @@ impl<S: BlobStore> Walker<'_, S> {
 
     fn visit(&mut self, desc: &Descriptor, digest: Digest) -> Result<(), GraphError> {
         if self.path.contains(&digest) {
-            return Err(GraphError::Cycle { path: self.here(&digest) });
+            return Err(GraphError::Cycle {
+                path: self.here(&digest),
+            });
         }
         if self.graph.nodes.contains_key(&digest) {
             return Ok(());
         }
         if self.path.len() > self.limits.max_graph_depth {
-            return Err(GraphError::TooDeep { path: self.here(&digest), limit: self.limits.max_graph_depth });
+            return Err(GraphError::TooDeep {
+                path: self.here(&digest),
+                limit: self.limits.max_graph_depth,
+            });
         }
         if self.graph.nodes.len() >= self.limits.max_graph_nodes {
-            return Err(GraphError::TooManyNodes { path: self.here(&digest), limit: self.limits.max_graph_nodes });
+            return Err(GraphError::TooManyNodes {
+                path: self.here(&digest),
+                limit: self.limits.max_graph_nodes,
+            });
         }
         let media_type = desc.media_type().to_string();
         let kind = media::kind_of(&media_type);
@@ -540,42 +607,77 @@ impl<S: BlobStore> Walker<'_, S> {
             self.source
                 .store
                 .check_blob(&digest, desc.size())
-                .map_err(|source| GraphError::Layout { path: self.here(&digest), source })?;
-            self.graph.nodes.insert(digest, Node { descriptor: desc.clone(), kind, raw: None, parsed: None });
+                .map_err(|source| GraphError::Layout {
+                    path: self.here(&digest),
+                    source,
+                })?;
+            self.graph.nodes.insert(
+                digest,
+                Node {
+                    descriptor: desc.clone(),
+                    kind,
+                    raw: None,
+                    parsed: None,
+                },
+            );
             return Ok(());
         }
         if desc.size() > self.limits.max_manifest_bytes {
             return Err(GraphError::Layout {
                 path: self.here(&digest),
-                source: LayoutError::TooLarge { what: format!("manifest {digest}"), limit: self.limits.max_manifest_bytes },
+                source: LayoutError::TooLarge {
+                    what: format!("manifest {digest}"),
+                    limit: self.limits.max_manifest_bytes,
+                },
             });
         }
         let raw = self
             .source
             .store
             .fetch_manifest(&digest, desc.size(), self.limits.max_manifest_bytes)
-            .map_err(|source| GraphError::Layout { path: self.here(&digest), source })?;
+            .map_err(|source| GraphError::Layout {
+                path: self.here(&digest),
+                source,
+            })?;
         let parsed = parse_manifest(&raw, &media_type, self.limits)
             .map_err(|p| manifest_error(p, &digest, self.here(&digest), &media_type))?;
         let children = parsed.children.clone();
         self.graph.nodes.insert(
             digest.clone(),
-            Node { descriptor: desc.clone(), kind, raw: Some(raw), parsed: Some(parsed) },
+            Node {
+                descriptor: desc.clone(),
+                kind,
+                raw: Some(raw),
+                parsed: Some(parsed),
+            },
         );
         self.path.push(digest.clone());
         let referrers = self.source.referrers(&digest).to_vec();
         if referrers.len() > self.limits.max_referrers_per_subject {
-            return Err(GraphError::TooManyReferrers { subject: digest, limit: self.limits.max_referrers_per_subject });
+            return Err(GraphError::TooManyReferrers {
+                subject: digest,
+                limit: self.limits.max_referrers_per_subject,
+            });
         }
-        let edges = children.into_iter().chain(referrers.into_iter().map(|r| (EdgeKind::Referrer, r)));
+        let edges = children
+            .into_iter()
+            .chain(referrers.into_iter().map(|r| (EdgeKind::Referrer, r)));
         for (kind, child) in edges {
-            let child_digest = descriptor_digest(&child).map_err(|source| GraphError::InvalidDigest {
-                parent: digest.clone(),
-                path: GraphPath(self.path.clone()),
-                source,
-            })?;
-            if self.edge_set.insert((digest.clone(), child_digest.clone(), kind)) {
-                self.graph.edges.push(Edge { from: digest.clone(), to: child_digest.clone(), kind });
+            let child_digest =
+                descriptor_digest(&child).map_err(|source| GraphError::InvalidDigest {
+                    parent: digest.clone(),
+                    path: GraphPath(self.path.clone()),
+                    source,
+                })?;
+            if self
+                .edge_set
+                .insert((digest.clone(), child_digest.clone(), kind))
+            {
+                self.graph.edges.push(Edge {
+                    from: digest.clone(),
+                    to: child_digest.clone(),
+                    kind,
+                });
             }
             self.visit(&child, child_digest)?;
         }
@@ -608,15 +710,31 @@ mod tests {
     fn closure_includes_children_blobs_and_referrers_of_referrers() {
         let (_d, layout, s) = sample();
         // A signature-like referrer of the SBOM: the walk must follow referrers recursively.
-        let sig = attach(&layout, &s.sbom, "application/example.signature", b"sig", "application/octet-stream", &Default::default()).unwrap();
+        let sig = attach(
+            &layout,
+            &s.sbom,
+            "application/example.signature",
+            b"sig",
+            "application/octet-stream",
+            &Default::default(),
+        )
+        .unwrap();
         let g = walk(&layout, &s.index, &Limits::default()).unwrap();
         let sig_digest = descriptor_digest(&sig).unwrap();
         let sbom_digest = descriptor_digest(&s.sbom).unwrap();
-        assert!(g.edges.contains(&Edge { from: sbom_digest.clone(), to: sig_digest.clone(), kind: EdgeKind::Referrer }));
+        assert!(g.edges.contains(&Edge {
+            from: sbom_digest.clone(),
+            to: sig_digest.clone(),
+            kind: EdgeKind::Referrer
+        }));
         // index, image, config, layer, sbom manifest, empty config, sbom blob, sig manifest, sig blob
         assert_eq!(g.nodes.len(), 9);
         let raw = g.nodes[&sig_digest].raw.as_ref().unwrap();
-        assert_eq!(raw, &std::fs::read(layout.blob_path(&sig_digest)).unwrap(), "bytes kept as read");
+        assert_eq!(
+            raw,
+            &std::fs::read(layout.blob_path(&sig_digest)).unwrap(),
+            "bytes kept as read"
+        );
         assert!(g.tree(false).contains("[referrer]"));
     }
 
@@ -634,26 +752,58 @@ mod tests {
         let (_d, layout, s) = sample();
         let mut subject = s.sbom.clone();
         for i in 0..4 {
-            subject = attach(&layout, &subject, "application/example.chain", format!("{i}").as_bytes(), "application/octet-stream", &Default::default()).unwrap();
+            subject = attach(
+                &layout,
+                &subject,
+                "application/example.chain",
+                format!("{i}").as_bytes(),
+                "application/octet-stream",
+                &Default::default(),
+            )
+            .unwrap();
         }
-        let tight = Limits { max_graph_depth: 3, ..Limits::default() };
+        let tight = Limits {
+            max_graph_depth: 3,
+            ..Limits::default()
+        };
         let err = walk(&layout, &s.index, &tight).unwrap_err();
         assert!(matches!(err, GraphError::TooDeep { .. }), "{err}");
         assert!(err.to_string().contains(" → "), "path named: {err}");
-        let few = Limits { max_graph_nodes: 5, ..Limits::default() };
-        assert!(matches!(walk(&layout, &s.index, &few), Err(GraphError::TooManyNodes { .. })));
-        let one = Limits { max_referrers_per_subject: 0, ..Limits::default() };
-        assert!(matches!(walk(&layout, &s.index, &one), Err(GraphError::TooManyReferrers { .. })));
+        let few = Limits {
+            max_graph_nodes: 5,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            walk(&layout, &s.index, &few),
+            Err(GraphError::TooManyNodes { .. })
+        ));
+        let one = Limits {
+            max_referrers_per_subject: 0,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            walk(&layout, &s.index, &one),
+            Err(GraphError::TooManyReferrers { .. })
+        ));
     }
 
     #[test]
     fn missing_blob_and_media_type_mismatch_are_errors() {
         let (_d, layout, s) = sample();
         let g = walk(&layout, &s.index, &Limits::default()).unwrap();
-        let layer = g.edges.iter().find(|e| e.kind == EdgeKind::Layer).unwrap().to.clone();
+        let layer = g
+            .edges
+            .iter()
+            .find(|e| e.kind == EdgeKind::Layer)
+            .unwrap()
+            .to
+            .clone();
         std::fs::remove_file(layout.blob_path(&layer)).unwrap();
         let err = walk(&layout, &s.index, &Limits::default()).unwrap_err();
-        assert!(matches!(&err, GraphError::Layout { source: LayoutError::BlobMissing(d), .. } if d == &layer), "{err}");
+        assert!(
+            matches!(&err, GraphError::Layout { source: LayoutError::BlobMissing(d), .. } if d == &layer),
+            "{err}"
+        );
         // The image manifest referenced as an index.
         let image_digest = descriptor_digest(&s.image).unwrap();
         let as_index = descriptor(media::OCI_INDEX, &image_digest, s.image.size());
@@ -666,7 +816,10 @@ mod tests {
 
     impl BlobStore for Forged {
         fn fetch_manifest(&self, d: &Digest, _: u64, _: u64) -> Result<Vec<u8>, LayoutError> {
-            self.0.get(d).cloned().ok_or_else(|| LayoutError::BlobMissing(d.clone()))
+            self.0
+                .get(d)
+                .cloned()
+                .ok_or_else(|| LayoutError::BlobMissing(d.clone()))
         }
         fn check_blob(&self, _: &Digest, _: u64) -> Result<(), LayoutError> {
             Ok(())
@@ -682,7 +835,10 @@ mod tests {
                 "manifests": [{"mediaType": media::OCI_INDEX, "digest": child.to_string(), "size": 10}]}))
             .unwrap()
         };
-        let store = Forged(HashMap::from([(a.clone(), index_of(&b)), (b.clone(), index_of(&a))]));
+        let store = Forged(HashMap::from([
+            (a.clone(), index_of(&b)),
+            (b.clone(), index_of(&a)),
+        ]));
         let indexed = Indexed::new(store, &[], &Limits::default()).unwrap();
         let root = descriptor(media::OCI_INDEX, &a, 10);
         let err = Graph::walk(&indexed, &root, &Limits::default()).unwrap_err();

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
 
-use crate::digest::{Algorithm, Digest, DigestError, Expected, HashingReader, HashingWriter, digest_error};
+use crate::digest::{
+    Algorithm, Digest, DigestError, Expected, HashingReader, HashingWriter, digest_error,
+};
 use crate::limits::Limits;
 use crate::media::{self, ANNOTATION_REF_NAME};
 use crate::reference::{LayoutTag, Selector};
@@ -102,9 +104,16 @@ pub enum LayoutError {
 }
 
 impl LayoutError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
-        move |source| LayoutError::Io { action, path, source }
+        move |source| LayoutError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 
@@ -200,11 +209,18 @@ impl Layout {
         let path = self.blob_path(digest);
         let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => LayoutError::BlobMissing(digest.clone()),
-            _ => LayoutError::Io { action: "open blob", path: path.clone(), source: e },
+            _ => LayoutError::Io {
+                action: "open blob",
+                path: path.clone(),
+                source: e,
+            },
         })?;
         Ok(HashingReader::verifying(
             file,
-            Expected { digest: digest.clone(), size },
+            Expected {
+                digest: digest.clone(),
+                size,
+            },
         ))
     }
 
@@ -218,7 +234,10 @@ impl Layout {
         if let Some(s) = size
             && s > max
         {
-            return Err(LayoutError::TooLarge { what: format!("blob {digest}"), limit: max });
+            return Err(LayoutError::TooLarge {
+                what: format!("blob {digest}"),
+                limit: max,
+            });
         }
         let reader = self.open_blob(digest, size)?;
         let mut buf = Vec::new();
@@ -227,7 +246,10 @@ impl Layout {
             .read_to_end(&mut buf)
             .map_err(|e| self.content_error(digest, e))?;
         if n as u64 > max {
-            return Err(LayoutError::TooLarge { what: format!("blob {digest}"), limit: max });
+            return Err(LayoutError::TooLarge {
+                what: format!("blob {digest}"),
+                limit: max,
+            });
         }
         Ok(buf)
     }
@@ -243,8 +265,15 @@ impl Layout {
 
     fn content_error(&self, digest: &Digest, e: io::Error) -> LayoutError {
         match digest_error(&e) {
-            Some(de) => LayoutError::Content { what: digest.to_string(), source: de.clone() },
-            None => LayoutError::Io { action: "read blob", path: self.blob_path(digest), source: e },
+            Some(de) => LayoutError::Content {
+                what: digest.to_string(),
+                source: de.clone(),
+            },
+            None => LayoutError::Io {
+                action: "read blob",
+                path: self.blob_path(digest),
+                source: e,
+            },
         }
     }
 
@@ -275,21 +304,38 @@ impl Layout {
         let mut limited = reader.take(limit + 1);
         let mut writer = writer;
         let copy_err = |e: io::Error| match digest_error(&e) {
-            Some(de) => LayoutError::Content { what: what.clone(), source: de.clone() },
-            None => LayoutError::Io { action: "write blob into", path: dir.clone(), source: e },
+            Some(de) => LayoutError::Content {
+                what: what.clone(),
+                source: de.clone(),
+            },
+            None => LayoutError::Io {
+                action: "write blob into",
+                path: dir.clone(),
+                source: e,
+            },
         };
         let n = io::copy(&mut limited, &mut writer).map_err(copy_err)?;
         if n > limit {
-            return Err(LayoutError::TooLarge { what: format!("blob {what}"), limit });
+            return Err(LayoutError::TooLarge {
+                what: format!("blob {what}"),
+                limit,
+            });
         }
         let (buf, digest, size) = writer.finish().map_err(copy_err)?;
-        let tmp = buf
-            .into_inner()
-            .map_err(|e| LayoutError::Io { action: "flush blob into", path: dir.clone(), source: e.into_error() })?;
-        tmp.as_file().sync_all().map_err(LayoutError::io("sync blob in", &dir))?;
+        let tmp = buf.into_inner().map_err(|e| LayoutError::Io {
+            action: "flush blob into",
+            path: dir.clone(),
+            source: e.into_error(),
+        })?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(LayoutError::io("sync blob in", &dir))?;
         let final_path = self.blob_path(&digest);
-        tmp.persist(&final_path)
-            .map_err(|e| LayoutError::Io { action: "rename blob to", path: final_path, source: e.error })?;
+        tmp.persist(&final_path).map_err(|e| LayoutError::Io {
+            action: "rename blob to",
+            path: final_path,
+            source: e.error,
+        })?;
         Ok((digest, size))
     }
 
@@ -308,15 +354,25 @@ impl Layout {
             .map_err(LayoutError::io("create temporary file in", &dir))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
         let n = io::copy(reader, &mut out).map_err(|e| match digest_error(&e) {
-            Some(de) => LayoutError::Content { what: digest.to_string(), source: de.clone() },
-            None => LayoutError::Io { action: "write blob into", path: dir.clone(), source: e },
+            Some(de) => LayoutError::Content {
+                what: digest.to_string(),
+                source: de.clone(),
+            },
+            None => LayoutError::Io {
+                action: "write blob into",
+                path: dir.clone(),
+                source: e,
+            },
         })?;
         if reader.digest() != Some(digest) {
             return Err(LayoutError::Content {
                 what: digest.to_string(),
                 source: DigestError::Mismatch {
                     expected: digest.clone(),
-                    actual: reader.digest().cloned().unwrap_or_else(|| Digest::sha256_of(b"")),
+                    actual: reader
+                        .digest()
+                        .cloned()
+                        .unwrap_or_else(|| Digest::sha256_of(b"")),
                 },
             });
         }
@@ -325,7 +381,9 @@ impl Layout {
             path: dir.clone(),
             source: e.into_error(),
         })?;
-        tmp.as_file().sync_all().map_err(LayoutError::io("sync blob in", &dir))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(LayoutError::io("sync blob in", &dir))?;
         let final_path = self.blob_path(digest);
         tmp.persist(&final_path).map_err(|e| LayoutError::Io {
             action: "rename blob to",
@@ -337,7 +395,10 @@ impl Layout {
 
     /// Stores bytes as a blob under their SHA-256.
     pub fn write_blob_bytes(&self, bytes: &[u8]) -> Result<Digest, LayoutError> {
-        let expected = Expected { digest: Digest::sha256_of(bytes), size: Some(bytes.len() as u64) };
+        let expected = Expected {
+            digest: Digest::sha256_of(bytes),
+            size: Some(bytes.len() as u64),
+        };
         self.write_blob(bytes, Some(expected)).map(|(d, _)| d)
     }
 
@@ -378,13 +439,20 @@ impl Layout {
 
     /// The raw bytes of `index.json`, capped.
     pub fn index_bytes(&self) -> Result<Vec<u8>, LayoutError> {
-        read_capped(&self.root.join(INDEX_FILE), self.limits.max_layout_json_bytes)
+        read_capped(
+            &self.root.join(INDEX_FILE),
+            self.limits.max_layout_json_bytes,
+        )
     }
 
     /// The entries of `index.json`, validated.
     pub fn index(&self) -> Result<Vec<IndexEntry>, LayoutError> {
         let bytes = self.index_bytes()?;
-        parse_index_entries(&bytes, &self.root.join(INDEX_FILE).display().to_string(), &self.limits)
+        parse_index_entries(
+            &bytes,
+            &self.root.join(INDEX_FILE).display().to_string(),
+            &self.limits,
+        )
     }
 
     /// Finds the top-level entry a selector names. With no selector, the layout must have
@@ -408,16 +476,24 @@ impl Layout {
                 }
                 // Not a top-level entry: a manifest stored in the layout, found by digest.
                 let bytes = self.read_blob_capped(d, None, self.limits.max_manifest_bytes)?;
-                let media_type = sniff_media_type(&bytes).ok_or_else(|| LayoutError::InvalidDocument {
-                    path: d.to_string(),
-                    reason: "not a manifest or index (no mediaType)".into(),
-                })?;
+                let media_type =
+                    sniff_media_type(&bytes).ok_or_else(|| LayoutError::InvalidDocument {
+                        path: d.to_string(),
+                        reason: "not a manifest or index (no mediaType)".into(),
+                    })?;
                 let descriptor = descriptor(&media_type, d, bytes.len() as u64);
-                Ok(IndexEntry { descriptor, digest: d.clone(), tag: None })
+                Ok(IndexEntry {
+                    descriptor,
+                    digest: d.clone(),
+                    tag: None,
+                })
             }
             None => match entries.as_slice() {
                 [one] => Ok(one.clone()),
-                _ => Err(LayoutError::Ambiguous { path: self.root.clone(), count: entries.len() }),
+                _ => Err(LayoutError::Ambiguous {
+                    path: self.root.clone(),
+                    count: entries.len(),
+                }),
             },
         }
     }
@@ -442,12 +518,16 @@ impl Layout {
     /// already listed.
     pub fn add_untagged(&self, descriptor: &Descriptor) -> Result<(), LayoutError> {
         let digest = descriptor.digest().to_string();
-        let new_entry = serde_json::to_value(descriptor).map_err(|e| LayoutError::InvalidDocument {
-            path: "descriptor".into(),
-            reason: e.to_string(),
-        })?;
+        let new_entry =
+            serde_json::to_value(descriptor).map_err(|e| LayoutError::InvalidDocument {
+                path: "descriptor".into(),
+                reason: e.to_string(),
+            })?;
         self.update_index(|manifests| {
-            if !manifests.iter().any(|m| m.get("digest").and_then(Value::as_str) == Some(&digest)) {
+            if !manifests
+                .iter()
+                .any(|m| m.get("digest").and_then(Value::as_str) == Some(&digest))
+            {
                 manifests.push(new_entry);
             }
         })
@@ -462,9 +542,11 @@ impl Layout {
         let bytes = self.index_bytes()?;
         // Validate before editing, so a corrupt index is reported rather than rewritten.
         parse_index_entries(&bytes, &path.display().to_string(), &self.limits)?;
-        let mut doc: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| {
-            LayoutError::InvalidDocument { path: path.display().to_string(), reason: e.to_string() }
-        })?;
+        let mut doc: Map<String, Value> =
+            serde_json::from_slice(&bytes).map_err(|e| LayoutError::InvalidDocument {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let mut manifests = match doc.remove("manifests") {
             Some(Value::Array(a)) => a,
             _ => Vec::new(),
@@ -500,7 +582,9 @@ pub fn sniff_media_type(bytes: &[u8]) -> Option<String> {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    serde_json::from_slice::<Probe>(bytes).ok().and_then(|p| p.media_type)
+    serde_json::from_slice::<Probe>(bytes)
+        .ok()
+        .and_then(|p| p.media_type)
 }
 
 fn ref_name(entry: &Value) -> Option<&str> {
@@ -509,7 +593,11 @@ fn ref_name(entry: &Value) -> Option<&str> {
 
 fn tags_list(entries: &[IndexEntry]) -> String {
     let tags: Vec<&str> = entries.iter().filter_map(|e| e.tag.as_deref()).collect();
-    if tags.is_empty() { "none".into() } else { tags.join(", ") }
+    if tags.is_empty() {
+        "none".into()
+    } else {
+        tags.join(", ")
+    }
 }
 
 /// Checks an `oci-layout` marker's bytes.
@@ -526,7 +614,10 @@ pub fn check_layout_marker(bytes: &[u8], what: &str) -> Result<(), LayoutError> 
     if !m.version.starts_with("1.") {
         return Err(LayoutError::InvalidDocument {
             path: what.to_owned(),
-            reason: format!("imageLayoutVersion {:?} is not supported (expected 1.x)", m.version),
+            reason: format!(
+                "imageLayoutVersion {:?} is not supported (expected 1.x)",
+                m.version
+            ),
         });
     }
     Ok(())
@@ -538,7 +629,10 @@ pub fn parse_index_entries(
     what: &str,
     limits: &Limits,
 ) -> Result<Vec<IndexEntry>, LayoutError> {
-    let invalid = |reason: String| LayoutError::InvalidDocument { path: what.to_owned(), reason };
+    let invalid = |reason: String| LayoutError::InvalidDocument {
+        path: what.to_owned(),
+        reason,
+    };
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Doc {
@@ -547,7 +641,10 @@ pub fn parse_index_entries(
     }
     let doc: Doc = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
     if doc.schema_version != 2 {
-        return Err(invalid(format!("schemaVersion {} (expected 2)", doc.schema_version)));
+        return Err(invalid(format!(
+            "schemaVersion {} (expected 2)",
+            doc.schema_version
+        )));
     }
     if doc.manifests.len() > limits.max_index_entries {
         return Err(LayoutError::TooLarge {
@@ -559,8 +656,8 @@ pub fn parse_index_entries(
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            let descriptor: Descriptor = serde_json::from_value(v)
-                .map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
+            let descriptor: Descriptor =
+                serde_json::from_value(v).map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
             let digest = descriptor_digest(&descriptor)
                 .map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
             let tag = descriptor
@@ -568,7 +665,11 @@ pub fn parse_index_entries(
                 .as_ref()
                 .and_then(|a| a.get(ANNOTATION_REF_NAME))
                 .cloned();
-            Ok(IndexEntry { descriptor, digest, tag })
+            Ok(IndexEntry {
+                descriptor,
+                digest,
+                tag,
+            })
         })
         .collect()
 }
@@ -589,7 +690,10 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError>
         .read_to_end(&mut buf)
         .map_err(LayoutError::io("read", path))?;
     if buf.len() as u64 > max {
-        return Err(LayoutError::TooLarge { what: path.display().to_string(), limit: max });
+        return Err(LayoutError::TooLarge {
+            what: path.display().to_string(),
+            limit: max,
+        });
     }
     Ok(buf)
 }
@@ -601,10 +705,16 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), L
         .tempfile_in(dir)
         .map_err(LayoutError::io("create temporary file in", dir))?;
     let path = dir.join(name);
-    tmp.write_all(bytes).map_err(LayoutError::io("write", &path))?;
-    tmp.as_file().sync_all().map_err(LayoutError::io("sync", &path))?;
-    tmp.persist(&path)
-        .map_err(|e| LayoutError::Io { action: "rename to", path: path.clone(), source: e.error })?;
+    tmp.write_all(bytes)
+        .map_err(LayoutError::io("write", &path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(LayoutError::io("sync", &path))?;
+    tmp.persist(&path).map_err(|e| LayoutError::Io {
+        action: "rename to",
+        path: path.clone(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -625,7 +735,11 @@ mod tests {
         layout.tag(&LayoutTag::new("v1").unwrap(), &desc).unwrap();
         layout.add_untagged(&desc).unwrap();
         let entries = layout.index().unwrap();
-        assert_eq!(entries.len(), 1, "retagging replaces, untagged duplicate skipped");
+        assert_eq!(
+            entries.len(),
+            1,
+            "retagging replaces, untagged duplicate skipped"
+        );
         let sel = Selector::Tag(LayoutTag::new("v1").unwrap());
         assert_eq!(layout.resolve(Some(&sel)).unwrap().digest, d);
         let missing = Selector::Tag(LayoutTag::new("v2").unwrap());
@@ -634,23 +748,85 @@ mod tests {
         // Reopening works; a non-empty foreign directory is refused.
         Layout::open(&root, Limits::default()).unwrap();
         std::fs::write(dir.path().join("junk"), b"x").unwrap();
-        assert!(matches!(Layout::init(dir.path(), Limits::default()), Err(LayoutError::NotEmpty(_))));
+        assert!(matches!(
+            Layout::init(dir.path(), Limits::default()),
+            Err(LayoutError::NotEmpty(_))
+        ));
     }
 
     #[test]
     fn mismatched_blob_is_never_stored() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::init(dir.path(), Limits::default()).unwrap();
-        let expected = Expected { digest: Digest::sha256_of(b"good"), size: Some(4) };
-        let err = layout.write_blob(&b"evil"[..], Some(expected.clone())).unwrap_err();
-        assert!(matches!(err, LayoutError::Content { source: DigestError::Mismatch { .. }, .. }), "{err}");
+        let expected = Expected {
+            digest: Digest::sha256_of(b"good"),
+            size: Some(4),
+        };
+        let err = layout
+            .write_blob(&b"evil"[..], Some(expected.clone()))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LayoutError::Content {
+                    source: DigestError::Mismatch { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(!layout.has_blob(&expected.digest));
-        let leftovers = std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap().count();
+        let leftovers = std::fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .count();
         assert_eq!(leftovers, 0, "temporary file removed");
         // A stored blob that was corrupted afterwards fails verification on read.
         let d = layout.write_blob_bytes(b"good").unwrap();
         std::fs::write(layout.blob_path(&d), b"bad!").unwrap();
-        assert!(matches!(layout.verify_blob(&d, Some(4)), Err(LayoutError::Content { .. })));
+        assert!(matches!(
+            layout.verify_blob(&d, Some(4)),
+            Err(LayoutError::Content { .. })
+        ));
+    }
+
+    /// Yields some bytes, then fails: a connection dropped mid-blob.
+    struct Interrupted(usize);
+
+    impl Read for Interrupted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "dropped"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(b'x');
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn interrupted_write_leaves_no_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        let full = vec![b'x'; 4096];
+        let expected = Expected {
+            digest: Digest::sha256_of(&full),
+            size: Some(4096),
+        };
+        let err = layout
+            .write_blob(Interrupted(1000), Some(expected.clone()))
+            .unwrap_err();
+        assert!(matches!(err, LayoutError::Io { .. }), "{err}");
+        assert!(!layout.has_blob(&expected.digest));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+        // Without an expected digest nothing can be named either.
+        assert!(layout.write_blob(Interrupted(10), None).is_err());
+        assert!(layout.blobs().unwrap().is_empty());
     }
 
     #[test]
@@ -665,7 +841,9 @@ mod tests {
                         let body = format!("{{\"t\":{t},\"i\":{i}}}");
                         let d = layout.write_blob_bytes(body.as_bytes()).unwrap();
                         let desc = descriptor(media::OCI_MANIFEST, &d, body.len() as u64);
-                        layout.tag(&LayoutTag::new(&format!("t{t}-{i}")).unwrap(), &desc).unwrap();
+                        layout
+                            .tag(&LayoutTag::new(&format!("t{t}-{i}")).unwrap(), &desc)
+                            .unwrap();
                     }
                 });
             }

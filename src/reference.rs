@@ -37,7 +37,9 @@ pub enum ReferenceError {
     #[error("tag {0:?} is invalid: at most 128 of [A-Za-z0-9_.-], not starting with '.' or '-'")]
     InvalidTag(String),
     /// A layout tag (`org.opencontainers.image.ref.name`) breaks the grammar.
-    #[error("layout tag {0:?} is invalid: components of [A-Za-z0-9] separated by one of -._:@+ or --")]
+    #[error(
+        "layout tag {0:?} is invalid: components of [A-Za-z0-9] separated by one of -._:@+ or --"
+    )]
     InvalidLayoutTag(String),
     /// The digest part is invalid.
     #[error("digest in reference is invalid: {0}")]
@@ -99,9 +101,14 @@ impl LayoutTag {
             while i < b.len() {
                 if alnum(b[i]) {
                     i += 1;
-                } else if b[i] == b'-' && b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_some_and(|&c| alnum(c)) {
+                } else if b[i] == b'-'
+                    && b.get(i + 1) == Some(&b'-')
+                    && b.get(i + 2).is_some_and(|&c| alnum(c))
+                {
                     i += 2;
-                } else if matches!(b[i], b'-' | b'.' | b'_' | b':' | b'@' | b'+') && b.get(i + 1).is_some_and(|&c| alnum(c)) {
+                } else if matches!(b[i], b'-' | b'.' | b'_' | b':' | b'@' | b'+')
+                    && b.get(i + 1).is_some_and(|&c| alnum(c))
+                {
                     i += 1;
                 } else {
                     return Err(bad());
@@ -311,7 +318,11 @@ fn validate_registry(host: &str) -> Result<(), ReferenceError> {
     let bad = || ReferenceError::InvalidRegistry(host.chars().take(140).collect());
     let (hostpart, port) = if let Some(inner) = host.strip_prefix('[') {
         let (v6, after) = inner.split_once(']').ok_or_else(bad)?;
-        if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if v6.is_empty()
+            || !v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return Err(bad());
         }
         let port = match after {
@@ -406,14 +417,20 @@ mod tests {
     #[test]
     fn registry_references() {
         let r = reg("127.0.0.1:5000/net-monitor/app:v1");
-        assert_eq!((r.registry(), r.repository()), ("127.0.0.1:5000", "net-monitor/app"));
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("127.0.0.1:5000", "net-monitor/app")
+        );
         assert_eq!(r.tag().unwrap().as_str(), "v1");
         let r = reg(&format!("localhost/app@{D}"));
         assert_eq!(r.registry(), "localhost");
         assert_eq!(r.digest().unwrap().to_string(), D);
         assert!(r.tag().is_none());
         let r = reg("alpine");
-        assert_eq!((r.registry(), r.repository()), ("docker.io", "library/alpine"));
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("docker.io", "library/alpine")
+        );
         let r = reg(&format!("docker://registry.example:443/a/b/c:t@{D}"));
         assert_eq!(r.to_string(), format!("registry.example:443/a/b/c:t@{D}"));
         assert_eq!(reg("[::1]:5000/x").registry(), "[::1]:5000");
@@ -421,7 +438,17 @@ mod tests {
 
     #[test]
     fn registry_reference_errors() {
-        for bad in ["reg.io/UPPER", "reg.io/Repo", "reg.io/a//b", "reg.io/a-", "reg.io/a:", "reg.io/a:-x", "reg.io/a@sha256:zz", "bad_host.io/a", "reg.io:99999999/a"] {
+        for bad in [
+            "reg.io/UPPER",
+            "reg.io/Repo",
+            "reg.io/a//b",
+            "reg.io/a-",
+            "reg.io/a:",
+            "reg.io/a:-x",
+            "reg.io/a@sha256:zz",
+            "bad_host.io/a",
+            "reg.io:99999999/a",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad} should be refused");
         }
         assert_eq!("".parse::<Reference>(), Err(ReferenceError::Empty));
@@ -431,7 +458,10 @@ mod tests {
     fn layout_references() {
         let l = lay("oci:/tmp/x:latest");
         assert_eq!(l.path(), Path::new("/tmp/x"));
-        assert_eq!(l.selector(), Some(&Selector::Tag(LayoutTag::new("latest").unwrap())));
+        assert_eq!(
+            l.selector(),
+            Some(&Selector::Tag(LayoutTag::new("latest").unwrap()))
+        );
         let l = lay(&format!("oci:dir@{D}"));
         assert_eq!(l.path(), Path::new("dir"));
         assert!(matches!(l.selector(), Some(Selector::Digest(_))));
@@ -440,9 +470,18 @@ mod tests {
         assert_eq!(l.to_string(), "oci:rel/dir");
         // ref.name may contain ':' and '@' between alphanumerics.
         let l = lay("oci:d:v1.0:rc@x");
-        assert_eq!(l.selector(), Some(&Selector::Tag(LayoutTag::new("v1.0:rc@x").unwrap())));
-        assert!(matches!("oci:".parse::<Reference>(), Err(ReferenceError::MissingPath(_))));
-        assert!(matches!("oci:d:-bad".parse::<Reference>(), Err(ReferenceError::InvalidLayoutTag(_))));
+        assert_eq!(
+            l.selector(),
+            Some(&Selector::Tag(LayoutTag::new("v1.0:rc@x").unwrap()))
+        );
+        assert!(matches!(
+            "oci:".parse::<Reference>(),
+            Err(ReferenceError::MissingPath(_))
+        ));
+        assert!(matches!(
+            "oci:d:-bad".parse::<Reference>(),
+            Err(ReferenceError::InvalidLayoutTag(_))
+        ));
     }
 
     proptest::proptest! {

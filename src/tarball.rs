@@ -12,7 +12,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use crate::digest::{Algorithm, Digest, DigestError, Expected, HashingReader, digest_error};
 use crate::graph::{BlobStore, Graph, GraphError, Indexed, check_size};
 use crate::layout::{
-    self, BLOBS_DIR, INDEX_FILE, IndexEntry, Layout, LayoutError, OCI_LAYOUT_FILE, parse_index_entries,
+    self, BLOBS_DIR, INDEX_FILE, IndexEntry, Layout, LayoutError, OCI_LAYOUT_FILE,
+    parse_index_entries,
 };
 use crate::limits::Limits;
 
@@ -62,7 +63,9 @@ pub enum TarballError {
     #[error("tar entry {0:?} is an absolute path")]
     AbsolutePath(String),
     /// An entry that is not part of an OCI layout.
-    #[error("tar entry {0:?} is outside the OCI layout (allowed: oci-layout, index.json, blobs/<alg>/<hex>)")]
+    #[error(
+        "tar entry {0:?} is outside the OCI layout (allowed: oci-layout, index.json, blobs/<alg>/<hex>)"
+    )]
     OutsideLayout(String),
     /// A symlink or hard link.
     #[error("tar entry {name:?} is a {kind}; links are not allowed in a layout tarball")]
@@ -217,8 +220,11 @@ pub fn read_tarball<'a>(
     mut on_blob: impl FnMut(&Digest, u64, &mut BlobReader<'_>) -> Result<(), TarballError>,
 ) -> Result<TarballContents, TarballError> {
     let mut buffered = BufReader::with_capacity(READ_BUFFER, input);
-    let magic = buffered.fill_buf().map_err(TarballError::io("read tarball"))?;
-    let (compression, stream): (Compression, Box<dyn Read + 'a>) = if magic.starts_with(&ZSTD_MAGIC) {
+    let magic = buffered
+        .fill_buf()
+        .map_err(TarballError::io("read tarball"))?;
+    let (compression, stream): (Compression, Box<dyn Read + 'a>) = if magic.starts_with(&ZSTD_MAGIC)
+    {
         let mut decoder = zstd::stream::read::Decoder::with_buffer(buffered)
             .map_err(TarballError::io("start zstd decoder"))?;
         decoder
@@ -234,7 +240,12 @@ pub fn read_tarball<'a>(
     } else {
         (Compression::None, Box::new(buffered))
     };
-    let counting = Counting { inner: stream, count: 0, limit: limits.max_tarball_bytes, hit_eof: false };
+    let counting = Counting {
+        inner: stream,
+        count: 0,
+        limit: limits.max_tarball_bytes,
+        hit_eof: false,
+    };
     let mut archive = tar::Archive::new(counting);
     let mut seen: HashSet<String> = HashSet::new();
     let mut oci_layout = None;
@@ -263,10 +274,17 @@ pub fn read_tarball<'a>(
 
         if entry_type.is_gnu_longname() || entry_type.is_pax_local_extensions() {
             if size > MAX_EXTENSION_BYTES {
-                return Err(TarballError::EntryTooLarge { name: header_name, size, limit: MAX_EXTENSION_BYTES });
+                return Err(TarballError::EntryTooLarge {
+                    name: header_name,
+                    size,
+                    limit: MAX_EXTENSION_BYTES,
+                });
             }
             let mut data = Vec::new();
-            (&mut entry).take(MAX_EXTENSION_BYTES).read_to_end(&mut data).map_err(stream_error("read tar extension header"))?;
+            (&mut entry)
+                .take(MAX_EXTENSION_BYTES)
+                .read_to_end(&mut data)
+                .map_err(stream_error("read tar extension header"))?;
             if entry_type.is_gnu_longname() {
                 let name = data.strip_suffix(&[0]).unwrap_or(&data);
                 long_name = Some(utf8_name(name)?);
@@ -283,15 +301,22 @@ pub fn read_tarball<'a>(
         pending_extension = false;
 
         if entry_type.is_symlink() {
-            return Err(TarballError::Link { name: raw_name, kind: "symbolic link" });
+            return Err(TarballError::Link {
+                name: raw_name,
+                kind: "symbolic link",
+            });
         }
         if entry_type.is_hard_link() || entry_type.is_gnu_longlink() {
-            return Err(TarballError::Link { name: raw_name, kind: "hard link" });
+            return Err(TarballError::Link {
+                name: raw_name,
+                kind: "hard link",
+            });
         }
         let (name, kind) = classify(&raw_name)?;
         let is_file = entry_type.is_file() || entry_type.is_contiguous();
         match (&kind, is_file, entry_type.is_dir()) {
-            (EntryName::Dir, _, true) | (EntryName::OciLayout | EntryName::IndexJson | EntryName::Blob(_), true, _) => {}
+            (EntryName::Dir, _, true)
+            | (EntryName::OciLayout | EntryName::IndexJson | EntryName::Blob(_), true, _) => {}
             _ => {
                 return Err(TarballError::UnsupportedEntry {
                     name: raw_name,
@@ -305,18 +330,31 @@ pub fn read_tarball<'a>(
         match kind {
             EntryName::Dir => {
                 if size != 0 {
-                    return Err(TarballError::EntryTooLarge { name: raw_name, size, limit: 0 });
+                    return Err(TarballError::EntryTooLarge {
+                        name: raw_name,
+                        size,
+                        limit: 0,
+                    });
                 }
             }
             EntryName::OciLayout | EntryName::IndexJson => {
                 let limit = limits.max_layout_json_bytes;
                 if size > limit {
-                    return Err(TarballError::EntryTooLarge { name: raw_name, size, limit });
+                    return Err(TarballError::EntryTooLarge {
+                        name: raw_name,
+                        size,
+                        limit,
+                    });
                 }
                 let mut data = Vec::with_capacity(size as usize);
-                (&mut entry).take(limit).read_to_end(&mut data).map_err(stream_error("read tar entry"))?;
+                (&mut entry)
+                    .take(limit)
+                    .read_to_end(&mut data)
+                    .map_err(stream_error("read tar entry"))?;
                 if data.len() as u64 != size {
-                    return Err(TarballError::Truncated(format!("entry {raw_name:?} is cut short")));
+                    return Err(TarballError::Truncated(format!(
+                        "entry {raw_name:?} is cut short"
+                    )));
                 }
                 if kind == EntryName::OciLayout {
                     oci_layout = Some(data);
@@ -326,11 +364,18 @@ pub fn read_tarball<'a>(
             }
             EntryName::Blob(digest) => {
                 if size > limits.max_blob_bytes {
-                    return Err(TarballError::EntryTooLarge { name: raw_name, size, limit: limits.max_blob_bytes });
+                    return Err(TarballError::EntryTooLarge {
+                        name: raw_name,
+                        size,
+                        limit: limits.max_blob_bytes,
+                    });
                 }
                 let mut reader = HashingReader::verifying(
                     &mut entry as &mut dyn Read,
-                    Expected { digest: digest.clone(), size: Some(size) },
+                    Expected {
+                        digest: digest.clone(),
+                        size: Some(size),
+                    },
                 );
                 on_blob(&digest, size, &mut reader).map_err(|e| blob_error(e, &raw_name))?;
                 if reader.digest().is_none() {
@@ -341,17 +386,23 @@ pub fn read_tarball<'a>(
         }
     }
     if pending_extension {
-        return Err(TarballError::Truncated("extension header with no entry after it".into()));
+        return Err(TarballError::Truncated(
+            "extension header with no entry after it".into(),
+        ));
     }
     let mut counting = archive.into_inner();
     if counting.hit_eof {
-        return Err(TarballError::Truncated("stream ended without the end-of-archive marker".into()));
+        return Err(TarballError::Truncated(
+            "stream ended without the end-of-archive marker".into(),
+        ));
     }
     // The rest is the second zero block and record padding: read it all (for zstd this also
     // checks the frame checksum) and refuse anything but zeros.
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = counting.read(&mut buf).map_err(stream_error("read end of tarball"))?;
+        let n = counting
+            .read(&mut buf)
+            .map_err(stream_error("read end of tarball"))?;
         if n == 0 {
             break;
         }
@@ -363,7 +414,14 @@ pub fn read_tarball<'a>(
     let index_json = index_json.ok_or(TarballError::MissingFile(INDEX_FILE))?;
     layout::check_layout_marker(&oci_layout, "oci-layout in tarball")?;
     let entries = parse_index_entries(&index_json, "index.json in tarball", limits)?;
-    Ok(TarballContents { compression, oci_layout, index_json, entries, blobs, tar_bytes: counting.count })
+    Ok(TarballContents {
+        compression,
+        oci_layout,
+        index_json,
+        entries,
+        blobs,
+        tar_bytes: counting.count,
+    })
 }
 
 fn utf8_name(bytes: &[u8]) -> Result<String, TarballError> {
@@ -405,11 +463,17 @@ fn stream_error(action: &'static str) -> impl Fn(io::Error) -> TarballError {
         if e.get_ref().is_some_and(|i| i.is::<TarballError>()) {
             // Invariant: checked just above that the inner error is a TarballError.
             #[allow(clippy::expect_used)]
-            let inner = e.into_inner().expect("inner error present").downcast::<TarballError>();
+            let inner = e
+                .into_inner()
+                .expect("inner error present")
+                .downcast::<TarballError>();
             if let Ok(t) = inner {
                 return *t;
             }
-            return TarballError::Io { action: action.into(), source: io::Error::other("unknown") };
+            return TarballError::Io {
+                action: action.into(),
+                source: io::Error::other("unknown"),
+            };
         }
         match e.kind() {
             io::ErrorKind::UnexpectedEof => TarballError::Truncated(format!("{action}: {e}")),
@@ -420,17 +484,23 @@ fn stream_error(action: &'static str) -> impl Fn(io::Error) -> TarballError {
                     Limits::default().max_zstd_window_log
                 )),
             },
-            _ => TarballError::Io { action: action.into(), source: e },
+            _ => TarballError::Io {
+                action: action.into(),
+                source: e,
+            },
         }
     }
 }
 
 fn blob_io_error(e: io::Error, name: &str) -> TarballError {
     match digest_error(&e) {
-        Some(DigestError::SizeMismatch { actual, expected, .. }) if actual < expected => {
-            TarballError::Truncated(format!("entry {name:?} is cut short"))
-        }
-        Some(de) => TarballError::BlobMismatch { name: name.to_owned(), source: de.clone() },
+        Some(DigestError::SizeMismatch {
+            actual, expected, ..
+        }) if actual < expected => TarballError::Truncated(format!("entry {name:?} is cut short")),
+        Some(de) => TarballError::BlobMismatch {
+            name: name.to_owned(),
+            source: de.clone(),
+        },
         None => stream_error("read blob")(e),
     }
 }
@@ -438,12 +508,15 @@ fn blob_io_error(e: io::Error, name: &str) -> TarballError {
 fn blob_error(e: TarballError, name: &str) -> TarballError {
     match e {
         TarballError::Io { source, .. } => blob_io_error(source, name),
-        TarballError::Layout(LayoutError::Content { source, .. }) => {
-            TarballError::BlobMismatch { name: name.to_owned(), source }
-        }
-        TarballError::Layout(LayoutError::Io { source, action, path })
-            if digest_error(&source).is_some() || source.kind() == io::ErrorKind::UnexpectedEof =>
-        {
+        TarballError::Layout(LayoutError::Content { source, .. }) => TarballError::BlobMismatch {
+            name: name.to_owned(),
+            source,
+        },
+        TarballError::Layout(LayoutError::Io {
+            source,
+            action,
+            path,
+        }) if digest_error(&source).is_some() || source.kind() == io::ErrorKind::UnexpectedEof => {
             let _ = (action, path);
             blob_io_error(source, name)
         }
@@ -460,16 +533,25 @@ pub struct TarballStore {
 
 impl BlobStore for TarballStore {
     fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
-        let bytes = self.manifests.get(digest).ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+        let bytes = self
+            .manifests
+            .get(digest)
+            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
         check_size(digest, size, bytes.len() as u64)?;
         if size > max {
-            return Err(LayoutError::TooLarge { what: format!("manifest {digest}"), limit: max });
+            return Err(LayoutError::TooLarge {
+                what: format!("manifest {digest}"),
+                limit: max,
+            });
         }
         Ok(bytes.clone())
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        let actual = self.blobs.get(digest).ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+        let actual = self
+            .blobs
+            .get(digest)
+            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
         check_size(digest, size, *actual)
     }
 }
@@ -486,13 +568,20 @@ pub struct InspectedTarball {
 /// Reads a tarball without writing anything: every blob is hashed, and the graph of every
 /// top-level entry must be complete. Small JSON blobs (candidate manifests) are kept in memory,
 /// within `max_manifest_bytes` each and `max_buffered_manifest_bytes` in all.
-pub fn inspect_tarball(input: impl Read, limits: &Limits) -> Result<InspectedTarball, TarballError> {
+pub fn inspect_tarball(
+    input: impl Read,
+    limits: &Limits,
+) -> Result<InspectedTarball, TarballError> {
     let mut store = TarballStore::default();
     let mut buffered: u64 = 0;
     let contents = read_tarball(input, limits, |digest, size, reader| {
-        if size <= limits.max_manifest_bytes && buffered + size <= limits.max_buffered_manifest_bytes {
+        if size <= limits.max_manifest_bytes
+            && buffered + size <= limits.max_buffered_manifest_bytes
+        {
             let mut data = Vec::with_capacity(size as usize);
-            reader.read_to_end(&mut data).map_err(TarballError::io("read blob"))?;
+            reader
+                .read_to_end(&mut data)
+                .map_err(TarballError::io("read blob"))?;
             if data.first() == Some(&b'{') {
                 buffered += size;
                 store.manifests.insert(digest.clone(), data);
@@ -513,7 +602,11 @@ pub fn inspect_tarball(input: impl Read, limits: &Limits) -> Result<InspectedTar
 /// Unpacks a tarball into `dir`, which must not exist or be empty. Blobs are verified as they
 /// are written; `index.json` is written last, after the graph of every entry is complete, so an
 /// interrupted or refused unpack leaves nothing tagged.
-pub fn unpack_tarball(input: impl Read, dir: &std::path::Path, limits: &Limits) -> Result<(Layout, TarballContents), TarballError> {
+pub fn unpack_tarball(
+    input: impl Read,
+    dir: &std::path::Path,
+    limits: &Limits,
+) -> Result<(Layout, TarballContents), TarballError> {
     let layout = Layout::init(dir, limits.clone())?;
     if !layout.index()?.is_empty() {
         return Err(LayoutError::NotEmpty(dir.to_path_buf()).into());
@@ -544,14 +637,21 @@ pub struct PackOptions {
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { compression: Compression::None, zstd_level: 3, mtime: 0 }
+        PackOptions {
+            compression: Compression::None,
+            zstd_level: 3,
+            mtime: 0,
+        }
     }
 }
 
 impl PackOptions {
     /// The mtime from `SOURCE_DATE_EPOCH` when it is set to a number, else 0.
     pub fn mtime_from_env() -> u64 {
-        std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -567,7 +667,11 @@ pub struct PackSummary {
 /// Writes the layout as a deterministic tarball: only what `index.json` reaches (children,
 /// configs, layers, referrers), each blob verified as it streams; entries sorted, mtime fixed,
 /// uid/gid 0, modes 0755/0644, ustar headers. The same content gives the same bytes.
-pub fn write_tarball(layout: &Layout, out: impl Write, opts: PackOptions) -> Result<PackSummary, TarballError> {
+pub fn write_tarball(
+    layout: &Layout,
+    out: impl Write,
+    opts: PackOptions,
+) -> Result<PackSummary, TarballError> {
     let limits = layout.limits();
     let entries = layout.index()?;
     let indexed = Indexed::new(layout, &entries, limits)?;
@@ -579,15 +683,29 @@ pub fn write_tarball(layout: &Layout, out: impl Write, opts: PackOptions) -> Res
         }
     }
     let index_json = layout.index_bytes()?;
-    let oci_layout = layout::read_capped(&layout.root().join(OCI_LAYOUT_FILE), limits.max_layout_json_bytes)?;
+    let oci_layout = layout::read_capped(
+        &layout.root().join(OCI_LAYOUT_FILE),
+        limits.max_layout_json_bytes,
+    )?;
     match opts.compression {
-        Compression::None => write_entries(layout, out, &blobs, &index_json, &oci_layout, opts.mtime),
+        Compression::None => {
+            write_entries(layout, out, &blobs, &index_json, &oci_layout, opts.mtime)
+        }
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(out, opts.zstd_level)
                 .map_err(TarballError::io("start zstd encoder"))?;
-            enc.include_checksum(true).map_err(TarballError::io("configure zstd encoder"))?;
-            let summary = write_entries(layout, &mut enc, &blobs, &index_json, &oci_layout, opts.mtime)?;
-            enc.finish().map_err(TarballError::io("finish zstd stream"))?;
+            enc.include_checksum(true)
+                .map_err(TarballError::io("configure zstd encoder"))?;
+            let summary = write_entries(
+                layout,
+                &mut enc,
+                &blobs,
+                &index_json,
+                &oci_layout,
+                opts.mtime,
+            )?;
+            enc.finish()
+                .map_err(TarballError::io("finish zstd stream"))?;
             Ok(summary)
         }
     }
@@ -607,7 +725,11 @@ fn write_entries(
     let header = |size: u64, dir: bool| -> tar::Header {
         let mut h = tar::Header::new_ustar();
         h.set_size(size);
-        h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+        h.set_entry_type(if dir {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
         h.set_mode(if dir { 0o755 } else { 0o644 });
         h.set_uid(0);
         h.set_gid(0);
@@ -615,7 +737,9 @@ fn write_entries(
         h
     };
     let write_err = TarballError::io("write tarball");
-    builder.append_data(&mut header(0, true), "blobs/", io::empty()).map_err(write_err)?;
+    builder
+        .append_data(&mut header(0, true), "blobs/", io::empty())
+        .map_err(write_err)?;
     // Digests order by algorithm, then hex: one directory entry before each algorithm's blobs.
     let mut current: Option<Algorithm> = None;
     let mut total = 0;
@@ -639,9 +763,14 @@ fn write_entries(
             .append_data(&mut header(bytes.len() as u64, false), name, bytes)
             .map_err(TarballError::io("write tarball"))?;
     }
-    let mut out = builder.into_inner().map_err(TarballError::io("finish tarball"))?;
+    let mut out = builder
+        .into_inner()
+        .map_err(TarballError::io("finish tarball"))?;
     out.flush().map_err(TarballError::io("flush tarball"))?;
-    Ok(PackSummary { blobs: blobs.len(), blob_bytes: total })
+    Ok(PackSummary {
+        blobs: blobs.len(),
+        blob_bytes: total,
+    })
 }
 
 #[cfg(test)]
@@ -656,12 +785,30 @@ mod tests {
         let hex = "a".repeat(64);
         assert_eq!(classify("./index.json").unwrap().1, EntryName::IndexJson);
         assert_eq!(classify("blobs/sha256/").unwrap().1, EntryName::Dir);
-        assert!(matches!(classify(&format!("blobs/sha256/{hex}")).unwrap().1, EntryName::Blob(_)));
-        assert!(matches!(classify("/etc/passwd"), Err(TarballError::AbsolutePath(_))));
-        assert!(matches!(classify("blobs/../../x"), Err(TarballError::PathTraversal(_))));
-        assert!(matches!(classify("blobs/md5/abc"), Err(TarballError::OutsideLayout(_))));
-        assert!(matches!(classify(&format!("blobs/sha256/{}", hex.to_uppercase())), Err(TarballError::OutsideLayout(_))));
-        assert!(matches!(classify("././/index.json"), Err(TarballError::OutsideLayout(_))));
+        assert!(matches!(
+            classify(&format!("blobs/sha256/{hex}")).unwrap().1,
+            EntryName::Blob(_)
+        ));
+        assert!(matches!(
+            classify("/etc/passwd"),
+            Err(TarballError::AbsolutePath(_))
+        ));
+        assert!(matches!(
+            classify("blobs/../../x"),
+            Err(TarballError::PathTraversal(_))
+        ));
+        assert!(matches!(
+            classify("blobs/md5/abc"),
+            Err(TarballError::OutsideLayout(_))
+        ));
+        assert!(matches!(
+            classify(&format!("blobs/sha256/{}", hex.to_uppercase())),
+            Err(TarballError::OutsideLayout(_))
+        ));
+        assert!(matches!(
+            classify("././/index.json"),
+            Err(TarballError::OutsideLayout(_))
+        ));
     }
 
     #[test]
@@ -671,7 +818,13 @@ mod tests {
         let data = b"sha512 content".to_vec();
         let digest = Digest::of(Algorithm::Sha512, &data);
         layout
-            .write_blob(&data[..], Some(Expected { digest: digest.clone(), size: Some(data.len() as u64) }))
+            .write_blob(
+                &data[..],
+                Some(Expected {
+                    digest: digest.clone(),
+                    size: Some(data.len() as u64),
+                }),
+            )
             .unwrap();
         let layer = layout::descriptor(media::OCI_LAYER_TAR, &digest, data.len() as u64);
         let config = build::put_json(&layout, media::OCI_CONFIG, &serde_json::json!({})).unwrap();
@@ -682,12 +835,18 @@ mod tests {
                 "config": config, "layers": [layer]}),
         )
         .unwrap();
-        layout.tag(&LayoutTag::new("x").unwrap(), &manifest).unwrap();
+        layout
+            .tag(&LayoutTag::new("x").unwrap(), &manifest)
+            .unwrap();
         let mut tar = Vec::new();
         write_tarball(&layout, &mut tar, PackOptions::default()).unwrap();
         let inspected = inspect_tarball(&tar[..], &Limits::default()).unwrap();
-        assert_eq!(inspected.contents.blobs.get(&digest), Some(&(data.len() as u64)));
-        let (out, _) = unpack_tarball(&tar[..], &dir.path().join("dst"), &Limits::default()).unwrap();
+        assert_eq!(
+            inspected.contents.blobs.get(&digest),
+            Some(&(data.len() as u64))
+        );
+        let (out, _) =
+            unpack_tarball(&tar[..], &dir.path().join("dst"), &Limits::default()).unwrap();
         assert_eq!(std::fs::read(out.blob_path(&digest)).unwrap(), data);
     }
 
@@ -699,16 +858,25 @@ mod tests {
         let mut plain = Vec::new();
         write_tarball(&layout, &mut plain, PackOptions::default()).unwrap();
         let mut zst = Vec::new();
-        let opts = PackOptions { compression: Compression::Zstd, ..PackOptions::default() };
+        let opts = PackOptions {
+            compression: Compression::Zstd,
+            ..PackOptions::default()
+        };
         write_tarball(&layout, &mut zst, opts).unwrap();
         let a = inspect_tarball(&plain[..], &Limits::default()).unwrap();
         let b = inspect_tarball(&zst[..], &Limits::default()).unwrap();
-        assert_eq!((a.contents.compression, b.contents.compression), (Compression::None, Compression::Zstd));
+        assert_eq!(
+            (a.contents.compression, b.contents.compression),
+            (Compression::None, Compression::Zstd)
+        );
         assert_eq!(a.contents.blobs, b.contents.blobs);
         assert_eq!(a.contents.index_json, b.contents.index_json);
         assert_eq!(a.graphs.len(), 2);
         // A tight window limit refuses the stream instead of allocating for it.
-        let tight = Limits { max_zstd_window_log: 10, ..Limits::default() };
+        let tight = Limits {
+            max_zstd_window_log: 10,
+            ..Limits::default()
+        };
         let mut big = Vec::new();
         let mut enc = zstd::stream::write::Encoder::new(&mut big, 19).unwrap();
         enc.window_log(22).unwrap();

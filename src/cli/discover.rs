@@ -43,7 +43,9 @@ pub(crate) fn run(args: &DiscoverArgs, out: &Output) -> Result<(), Error> {
 }
 
 fn node_json(graph: &Graph, digest: &Digest, relation: &str, blobs: bool) -> Value {
-    let Some(node) = graph.nodes.get(digest) else { return Value::Null };
+    let Some(node) = graph.nodes.get(digest) else {
+        return Value::Null;
+    };
     let parsed = node.parsed.as_ref();
     let children: Vec<Value> = graph
         .edges_from(digest)

@@ -29,7 +29,10 @@ pub(crate) fn run(args: &InspectArgs, out: &Output) -> Result<(), Error> {
         (Box::new(io::stdin().lock()), None)
     } else {
         let f = File::open(&args.path).map_err(|source| {
-            Error::Tarball(TarballError::Io { action: format!("open {}", args.path.display()), source })
+            Error::Tarball(TarballError::Io {
+                action: format!("open {}", args.path.display()),
+                source,
+            })
         })?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
@@ -92,7 +95,12 @@ fn report(
 ) {
     let referrers: usize = graphs
         .iter()
-        .map(|g| g.edges.iter().filter(|e| e.kind == airlock::graph::EdgeKind::Referrer).count())
+        .map(|g| {
+            g.edges
+                .iter()
+                .filter(|e| e.kind == airlock::graph::EdgeKind::Referrer)
+                .count()
+        })
         .sum();
     out.text(&format!(
         "{title}\n{}blobs: {}, {} (every digest verified)\nreferrers: {referrers}\n",

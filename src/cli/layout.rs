@@ -73,7 +73,11 @@ fn init(args: &InitArgs, out: &Output) -> Result<(), Error> {
     let layout = Layout::init(&args.dir, Limits::default())?;
     let entries = layout.index()?;
     if !entries.is_empty() {
-        out.status(format!("{} is already a layout ({} entries)", args.dir.display(), entries.len()));
+        out.status(format!(
+            "{} is already a layout ({} entries)",
+            args.dir.display(),
+            entries.len()
+        ));
     }
     out.text(&format!("initialised OCI layout {}\n", args.dir.display()));
     out.result("layout-init", json!({ "layout": args.dir }));
@@ -91,13 +95,22 @@ fn pack(args: &PackArgs, out: &Output) -> Result<(), Error> {
         CompressionArg::Zstd => Compression::Zstd,
         CompressionArg::Auto => {
             let name = args.output.to_string_lossy();
-            if name.ends_with(".zst") || name.ends_with(".zstd") { Compression::Zstd } else { Compression::None }
+            if name.ends_with(".zst") || name.ends_with(".zstd") {
+                Compression::Zstd
+            } else {
+                Compression::None
+            }
         }
     };
-    let opts = PackOptions { compression, zstd_level: args.level, mtime: PackOptions::mtime_from_env() };
+    let opts = PackOptions {
+        compression,
+        zstd_level: args.level,
+        mtime: PackOptions::mtime_from_env(),
+    };
     let (summary, digest, bytes) = if is_stdio(&args.output) {
         let stdout = io::stdout().lock();
-        let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, stdout), Algorithm::Sha256);
+        let mut w =
+            HashingWriter::new(BufWriter::with_capacity(1 << 20, stdout), Algorithm::Sha256);
         let summary = tarball::write_tarball(&layout, &mut w, opts)?;
         let (_, d, n) = w.finish().map_err(|e| io_err("write to stdout", e))?;
         (summary, d, n)
@@ -110,12 +123,20 @@ fn pack(args: &PackArgs, out: &Output) -> Result<(), Error> {
         let tmp = tempfile::Builder::new()
             .prefix(".airlock-pack-")
             .tempfile_in(&parent)
-            .map_err(|e| LayoutError::Io { action: "create temporary file in", path: parent.clone(), source: e })?;
+            .map_err(|e| LayoutError::Io {
+                action: "create temporary file in",
+                path: parent.clone(),
+                source: e,
+            })?;
         let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp), Algorithm::Sha256);
         let summary = tarball::write_tarball(&layout, &mut w, opts)?;
         let (buf, d, n) = w.finish().map_err(|e| io_err("write tarball", e))?;
-        let tmp = buf.into_inner().map_err(|e| io_err("flush tarball", e.into_error()))?;
-        tmp.as_file().sync_all().map_err(|e| io_err("sync tarball", e))?;
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| io_err("flush tarball", e.into_error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| io_err("sync tarball", e))?;
         tmp.persist(&args.output).map_err(|e| LayoutError::Io {
             action: "rename tarball to",
             path: args.output.clone(),
@@ -150,7 +171,8 @@ fn unpack(args: &UnpackArgs, out: &Output) -> Result<(), Error> {
     let (input, total): (Box<dyn Read>, Option<u64>) = if is_stdio(&args.input) {
         (Box::new(io::stdin().lock()), None)
     } else {
-        let f = File::open(&args.input).map_err(|e| io_err(&format!("open {}", args.input.display()), e))?;
+        let f = File::open(&args.input)
+            .map_err(|e| io_err(&format!("open {}", args.input.display()), e))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
@@ -180,6 +202,8 @@ fn unpack(args: &UnpackArgs, out: &Output) -> Result<(), Error> {
 }
 
 fn io_err(action: &str, source: io::Error) -> Error {
-    Error::Tarball(TarballError::Io { action: action.to_owned(), source })
+    Error::Tarball(TarballError::Io {
+        action: action.to_owned(),
+        source,
+    })
 }
-

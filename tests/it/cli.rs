@@ -21,7 +21,12 @@ fn airlock(dir: &Path) -> Command {
 fn sample_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let layout = Layout::init(dir.path().join("layout"), Limits::default()).expect("init");
-    write_sample(&layout, &LayoutTag::new("latest").expect("tag"), "net-monitor").expect("sample");
+    write_sample(
+        &layout,
+        &LayoutTag::new("latest").expect("tag"),
+        "net-monitor",
+    )
+    .expect("sample");
     dir
 }
 
@@ -68,8 +73,15 @@ fn inspect_layout_and_tarballs() {
         .assert()
         .success()
         .stdout_eq(file!["snapshots/inspect-layout.txt"]);
-    airlock(dir.path()).args(["-q", "layout", "pack", "layout", "-o", "t.tar"]).assert().success().stderr_eq("");
-    airlock(dir.path()).args(["-q", "layout", "pack", "layout", "-o", "t.tar.zst"]).assert().success();
+    airlock(dir.path())
+        .args(["-q", "layout", "pack", "layout", "-o", "t.tar"])
+        .assert()
+        .success()
+        .stderr_eq("");
+    airlock(dir.path())
+        .args(["-q", "layout", "pack", "layout", "-o", "t.tar.zst"])
+        .assert()
+        .success();
     airlock(dir.path())
         .args(["--json", "inspect", "t.tar.zst"])
         .assert()
@@ -77,7 +89,10 @@ fn inspect_layout_and_tarballs() {
         .stdout_eq(file!["snapshots/inspect-tarball.json"]);
     // Compression is detected by content, not by name.
     std::fs::rename(dir.path().join("t.tar.zst"), dir.path().join("renamed.tar")).expect("rename");
-    let out = airlock(dir.path()).args(["--json", "inspect", "renamed.tar"]).output().expect("run");
+    let out = airlock(dir.path())
+        .args(["--json", "inspect", "renamed.tar"])
+        .output()
+        .expect("run");
     assert_eq!(json(&out)["source"]["compression"], "zstd");
 }
 
@@ -90,7 +105,11 @@ fn pack_is_deterministic_and_unpack_round_trips() {
             cmd = cmd.env("SOURCE_DATE_EPOCH", e);
         }
         let out = cmd.output().expect("run");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::read(dir.path().join(name)).expect("read tarball")
     };
     let a = pack("a.tar", None);
@@ -105,7 +124,10 @@ fn pack_is_deterministic_and_unpack_round_trips() {
     assert_ne!(z1[..4], a[..4], "zstd output for a .zst name");
 
     // Unpack from a file and from stdin; both give the original index.json byte for byte.
-    airlock(dir.path()).args(["-q", "layout", "unpack", "a.tar", "from-file"]).assert().success();
+    airlock(dir.path())
+        .args(["-q", "layout", "unpack", "a.tar", "from-file"])
+        .assert()
+        .success();
     airlock(dir.path())
         .args(["-q", "layout", "unpack", "-", "from-stdin"])
         .stdin(z1.clone())
@@ -113,11 +135,20 @@ fn pack_is_deterministic_and_unpack_round_trips() {
         .success();
     let original = std::fs::read(dir.path().join("layout/index.json")).expect("index");
     for d in ["from-file", "from-stdin"] {
-        assert_eq!(std::fs::read(dir.path().join(d).join("index.json")).expect("index"), original);
+        assert_eq!(
+            std::fs::read(dir.path().join(d).join("index.json")).expect("index"),
+            original
+        );
     }
     // Packing the unpacked copy gives the same tarball again.
-    airlock(dir.path()).args(["-q", "layout", "pack", "from-stdin", "-o", "again.tar"]).assert().success();
-    assert_eq!(std::fs::read(dir.path().join("again.tar")).expect("read"), a);
+    airlock(dir.path())
+        .args(["-q", "layout", "pack", "from-stdin", "-o", "again.tar"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(dir.path().join("again.tar")).expect("read"),
+        a
+    );
 }
 
 #[test]
@@ -138,8 +169,14 @@ fn errors_say_what_failed_and_what_to_do() {
         .assert()
         .code(2)
         .stderr_eq(file!["snapshots/error-registry-reference.txt"]);
-    airlock(dir.path()).args(["discover", "oci:layout:-bad"]).assert().code(2);
-    airlock(dir.path()).args(["no-such-command"]).assert().code(2);
+    airlock(dir.path())
+        .args(["discover", "oci:layout:-bad"])
+        .assert()
+        .code(2);
+    airlock(dir.path())
+        .args(["no-such-command"])
+        .assert()
+        .code(2);
 
     // Corrupt the layer: verification fails with exit 1, naming the blob.
     let layout = Layout::open(dir.path().join("layout"), Limits::default()).expect("open");
@@ -162,15 +199,26 @@ fn errors_say_what_failed_and_what_to_do() {
         .assert()
         .code(1)
         .stderr_eq(file!["snapshots/error-corrupt-blob.txt"]);
-    let out = airlock(dir.path()).args(["--json", "inspect", "layout"]).output().expect("run");
+    let out = airlock(dir.path())
+        .args(["--json", "inspect", "layout"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let doc = json(&out);
     assert_eq!(doc["kind"], "error");
     assert_eq!(doc["schemaVersion"], 1);
     assert_eq!(doc["error"]["class"], "verification");
-    assert!(doc["error"]["message"].as_str().expect("message").contains(&layer.to_string()));
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains(&layer.to_string())
+    );
     // Packing refuses to carry the corrupt blob, and leaves no partial tarball behind.
-    airlock(dir.path()).args(["layout", "pack", "layout", "-o", "bad.tar"]).assert().code(1);
+    airlock(dir.path())
+        .args(["layout", "pack", "layout", "-o", "bad.tar"])
+        .assert()
+        .code(1);
     assert!(!dir.path().join("bad.tar").exists());
 }
 
@@ -183,6 +231,9 @@ fn init_refuses_a_non_empty_directory() {
         .assert()
         .code(2)
         .stderr_eq(file!["snapshots/error-init-not-empty.txt"]);
-    airlock(dir.path()).args(["--json", "layout", "init", "new"]).assert().success();
+    airlock(dir.path())
+        .args(["--json", "layout", "init", "new"])
+        .assert()
+        .success();
     assert!(dir.path().join("new/oci-layout").is_file());
 }
