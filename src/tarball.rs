@@ -5,9 +5,11 @@
 //! no temporary directory: each blob entry is hashed as it streams and fails on a digest or size
 //! mismatch; `index.json` and `oci-layout` are small and held until the end.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::rc::Rc;
 
 use crate::digest::{Algorithm, Digest, DigestError, Expected, HashingReader, digest_error};
 use crate::graph::{BlobStore, Graph, GraphError, Indexed, check_size};
@@ -99,6 +101,12 @@ pub enum TarballError {
         /// The limit.
         limit: u64,
     },
+    /// The tar or zstd stream is malformed (a bad header checksum, a corrupt frame).
+    #[error("tarball is malformed: {0}")]
+    Malformed(String),
+    /// The zstd frame needs a larger window than `max_zstd_window_log` allows.
+    #[error("zstd stream needs a window larger than 2^{0} bytes, the limit")]
+    WindowTooLarge(u32),
     /// The (decompressed) stream is longer than `max_tarball_bytes`.
     #[error("tarball expands past the limit of {0} bytes")]
     ExpandsPastLimit(u64),
@@ -168,6 +176,38 @@ fn classify(raw: &str) -> Result<(String, EntryName), TarballError> {
     Ok((trimmed.to_owned(), name))
 }
 
+/// Watches the raw input: any error it returns is a genuine I/O failure (a disk, a pipe), as
+/// opposed to malformed content found by the layers above it.
+struct IoWatch<R> {
+    inner: R,
+    failed: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for IoWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        if r.is_err() {
+            self.failed.set(true);
+        }
+        r
+    }
+}
+
+/// The decompressed stream: plain, or one zstd frame.
+enum Stream<R: Read> {
+    Plain(BufReader<IoWatch<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, BufReader<IoWatch<R>>>),
+}
+
+impl<R: Read> Read for Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(r) => r.read(buf),
+            Stream::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
 /// Counts bytes read below the tar parser, enforces the expansion limit, and remembers whether
 /// the input hit EOF (which tells a truncated archive from one ended by its zero blocks).
 struct Counting<R> {
@@ -191,6 +231,23 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Records whether reading a tar entry failed, so a failure inside a blob callback can be told
+/// apart from one of the callback's own (writing to the target disk, say).
+struct Recording<'r> {
+    inner: &'r mut dyn Read,
+    failed: bool,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+}
+
 /// The layout documents and blob list of a tarball that was read and verified.
 #[derive(Debug)]
 pub struct TarballContents {
@@ -211,26 +268,107 @@ pub struct TarballContents {
 /// A blob entry being streamed; reading it to EOF verifies its digest and size.
 pub type BlobReader<'r> = HashingReader<&'r mut dyn Read>;
 
+/// Turns `io::Error`s from the layers under the tar parser into the failure they stand for.
+struct ErrorContext {
+    io_failed: Rc<Cell<bool>>,
+    window_log: u32,
+}
+
+impl ErrorContext {
+    fn classify(&self, action: &str, e: io::Error, entries_seen: u64) -> TarballError {
+        if e.get_ref().is_some_and(|i| i.is::<TarballError>()) {
+            if let Some(Ok(t)) = e.into_inner().map(|inner| inner.downcast::<TarballError>()) {
+                return *t;
+            }
+            return TarballError::Malformed(format!("{action}: unreadable error"));
+        }
+        if let Some(de) = digest_error(&e) {
+            return TarballError::Malformed(format!("{action}: {de}"));
+        }
+        if self.io_failed.get() {
+            return TarballError::Io {
+                action: action.to_owned(),
+                source: e,
+            };
+        }
+        let text = e.to_string();
+        if e.kind() == io::ErrorKind::UnexpectedEof || text.contains("failed to read entire block")
+        {
+            return TarballError::Truncated(format!("{action}: {text}"));
+        }
+        if text.contains("Frame requires too much memory") {
+            return TarballError::WindowTooLarge(self.window_log);
+        }
+        if entries_seen == 0 {
+            return TarballError::UnknownFormat(format!("{action}: {text}"));
+        }
+        TarballError::Malformed(format!("{action}: {text}"))
+    }
+
+    /// A blob entry failed: while reading the stream, in the verifying reader, or in the callback.
+    fn blob(&self, e: BlobFailure, stream_failed: bool, name: &str) -> TarballError {
+        let from_digest = |de: &DigestError| match de {
+            DigestError::SizeMismatch {
+                actual, expected, ..
+            } if actual < expected => {
+                TarballError::Truncated(format!("entry {name:?} is cut short"))
+            }
+            other => TarballError::BlobMismatch {
+                name: name.to_owned(),
+                source: other.clone(),
+            },
+        };
+        let from_io = |e: io::Error| match digest_error(&e) {
+            Some(de) => from_digest(de),
+            None => self.classify(&format!("read {name}"), e, 1),
+        };
+        match e {
+            BlobFailure::Read(e) => from_io(e),
+            BlobFailure::Callback(TarballError::Layout(LayoutError::Content {
+                source, ..
+            })) => from_digest(&source),
+            BlobFailure::Callback(
+                TarballError::Layout(LayoutError::Io { source, .. })
+                | TarballError::Io { source, .. },
+            ) if stream_failed || digest_error(&source).is_some() => from_io(source),
+            BlobFailure::Callback(other) => other,
+        }
+    }
+}
+
+enum BlobFailure {
+    Read(io::Error),
+    Callback(TarballError),
+}
+
 /// Reads a layout tarball from `input` in one pass, verifying every blob against its name and
 /// refusing hostile entries. `on_blob` is handed each blob as a verifying reader; whatever it
 /// leaves unread is read (and verified) before the next entry.
-pub fn read_tarball<'a>(
-    input: impl Read + 'a,
+pub fn read_tarball(
+    input: impl Read,
     limits: &Limits,
     mut on_blob: impl FnMut(&Digest, u64, &mut BlobReader<'_>) -> Result<(), TarballError>,
 ) -> Result<TarballContents, TarballError> {
-    let mut buffered = BufReader::with_capacity(READ_BUFFER, input);
+    let ctx = ErrorContext {
+        io_failed: Rc::new(Cell::new(false)),
+        window_log: limits.max_zstd_window_log,
+    };
+    let watched = IoWatch {
+        inner: input,
+        failed: ctx.io_failed.clone(),
+    };
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, watched);
     let magic = buffered
         .fill_buf()
         .map_err(TarballError::io("read tarball"))?;
-    let (compression, stream): (Compression, Box<dyn Read + 'a>) = if magic.starts_with(&ZSTD_MAGIC)
-    {
+    let (compression, stream) = if magic.starts_with(&ZSTD_MAGIC) {
         let mut decoder = zstd::stream::read::Decoder::with_buffer(buffered)
-            .map_err(TarballError::io("start zstd decoder"))?;
+            .map_err(TarballError::io("start zstd decoder"))?
+            .single_frame();
         decoder
             .window_log_max(limits.max_zstd_window_log)
             .map_err(TarballError::io("configure zstd decoder"))?;
-        (Compression::Zstd, Box::new(decoder))
+        (Compression::Zstd, Stream::Zstd(decoder))
     } else if magic.starts_with(&GZIP_MAGIC) {
         return Err(TarballError::UnknownFormat(
             "gzip is not supported; decompress it or re-pack with zstd".into(),
@@ -238,7 +376,7 @@ pub fn read_tarball<'a>(
     } else if magic.is_empty() {
         return Err(TarballError::Truncated("input is empty".into()));
     } else {
-        (Compression::None, Box::new(buffered))
+        (Compression::None, Stream::Plain(buffered))
     };
     let counting = Counting {
         inner: stream,
@@ -260,10 +398,10 @@ pub fn read_tarball<'a>(
 
     let entries = archive
         .entries()
-        .map_err(stream_error("read tar header"))?
+        .map_err(|e| ctx.classify("read tar header", e, 0))?
         .raw(true);
     for entry in entries {
-        let mut entry = entry.map_err(stream_error("read tar entry"))?;
+        let mut entry = entry.map_err(|e| ctx.classify("read tar header", e, count))?;
         count += 1;
         if count > limits.max_tar_entries {
             return Err(TarballError::TooManyEntries(limits.max_tar_entries));
@@ -284,19 +422,35 @@ pub fn read_tarball<'a>(
             (&mut entry)
                 .take(MAX_EXTENSION_BYTES)
                 .read_to_end(&mut data)
-                .map_err(stream_error("read tar extension header"))?;
-            if entry_type.is_gnu_longname() {
+                .map_err(|e| ctx.classify("read tar extension header", e, count))?;
+            let duplicate = if entry_type.is_gnu_longname() {
                 let name = data.strip_suffix(&[0]).unwrap_or(&data);
-                long_name = Some(utf8_name(name)?);
+                long_name.replace(utf8_name(name)?).is_some()
             } else {
-                pax_path = apply_pax(&data, &header_name)?.or(pax_path);
+                match apply_pax(&data, &header_name)? {
+                    Some(p) => pax_path.replace(p).is_some(),
+                    None => false,
+                }
+            };
+            if duplicate {
+                return Err(TarballError::UnsupportedEntry {
+                    name: header_name,
+                    kind: "a second extension header naming the same entry".into(),
+                });
             }
             pending_extension = true;
             continue;
         }
-        let raw_name = match long_name.take().or_else(|| pax_path.take()) {
-            Some(n) => n,
-            None => utf8_name(&entry.path_bytes())?,
+        // A GNU long name and a PAX path for one entry: tar readers disagree on which wins.
+        let raw_name = match (long_name.take(), pax_path.take()) {
+            (Some(_), Some(_)) => {
+                return Err(TarballError::UnsupportedEntry {
+                    name: header_name,
+                    kind: "both a GNU long name and a PAX path".into(),
+                });
+            }
+            (Some(n), None) | (None, Some(n)) => n,
+            (None, None) => utf8_name(&entry.path_bytes())?,
         };
         pending_extension = false;
 
@@ -314,15 +468,16 @@ pub fn read_tarball<'a>(
         }
         let (name, kind) = classify(&raw_name)?;
         let is_file = entry_type.is_file() || entry_type.is_contiguous();
-        match (&kind, is_file, entry_type.is_dir()) {
-            (EntryName::Dir, _, true)
-            | (EntryName::OciLayout | EntryName::IndexJson | EntryName::Blob(_), true, _) => {}
-            _ => {
-                return Err(TarballError::UnsupportedEntry {
-                    name: raw_name,
-                    kind: format!("{entry_type:?} for this path"),
-                });
-            }
+        // A trailing '/' makes some readers extract a regular file as a directory.
+        let ok = match &kind {
+            EntryName::Dir => entry_type.is_dir(),
+            _ => is_file && !raw_name.ends_with('/'),
+        };
+        if !ok {
+            return Err(TarballError::UnsupportedEntry {
+                name: raw_name,
+                kind: format!("{entry_type:?} for this path"),
+            });
         }
         if !seen.insert(name.clone()) {
             return Err(TarballError::Duplicate(raw_name));
@@ -350,7 +505,7 @@ pub fn read_tarball<'a>(
                 (&mut entry)
                     .take(limit)
                     .read_to_end(&mut data)
-                    .map_err(stream_error("read tar entry"))?;
+                    .map_err(|e| ctx.classify("read tar entry", e, count))?;
                 if data.len() as u64 != size {
                     return Err(TarballError::Truncated(format!(
                         "entry {raw_name:?} is cut short"
@@ -370,17 +525,26 @@ pub fn read_tarball<'a>(
                         limit: limits.max_blob_bytes,
                     });
                 }
-                let mut reader = HashingReader::verifying(
-                    &mut entry as &mut dyn Read,
-                    Expected {
+                let mut recording = Recording {
+                    inner: &mut entry,
+                    failed: false,
+                };
+                let result = {
+                    let expected = Expected {
                         digest: digest.clone(),
                         size: Some(size),
-                    },
-                );
-                on_blob(&digest, size, &mut reader).map_err(|e| blob_error(e, &raw_name))?;
-                if reader.digest().is_none() {
-                    reader.drain().map_err(|e| blob_io_error(e, &raw_name))?;
-                }
+                    };
+                    let mut reader =
+                        HashingReader::verifying(&mut recording as &mut dyn Read, expected);
+                    match on_blob(&digest, size, &mut reader) {
+                        Ok(()) if reader.digest().is_none() => {
+                            reader.drain().map(drop).map_err(BlobFailure::Read)
+                        }
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(BlobFailure::Callback(e)),
+                    }
+                };
+                result.map_err(|e| ctx.blob(e, recording.failed, &raw_name))?;
                 blobs.insert(digest, size);
             }
         }
@@ -402,11 +566,21 @@ pub fn read_tarball<'a>(
     loop {
         let n = counting
             .read(&mut buf)
-            .map_err(stream_error("read end of tarball"))?;
+            .map_err(|e| ctx.classify("read end of tarball", e, count))?;
         if n == 0 {
             break;
         }
         if buf[..n].iter().any(|&b| b != 0) {
+            return Err(TarballError::TrailingData);
+        }
+    }
+    // After a zstd frame, nothing may follow (a second frame would be data no one verified).
+    if let Stream::Zstd(decoder) = counting.inner {
+        let mut rest = decoder.finish();
+        let more = rest
+            .fill_buf()
+            .map_err(|e| ctx.classify("read end of tarball", e, count))?;
+        if !more.is_empty() {
             return Err(TarballError::TrailingData);
         }
     }
@@ -458,85 +632,33 @@ fn apply_pax(data: &[u8], header_name: &str) -> Result<Option<String>, TarballEr
     Ok(path)
 }
 
-fn stream_error(action: &'static str) -> impl Fn(io::Error) -> TarballError {
-    move |e| {
-        if e.get_ref().is_some_and(|i| i.is::<TarballError>()) {
-            // Invariant: checked just above that the inner error is a TarballError.
-            #[allow(clippy::expect_used)]
-            let inner = e
-                .into_inner()
-                .expect("inner error present")
-                .downcast::<TarballError>();
-            if let Ok(t) = inner {
-                return *t;
-            }
-            return TarballError::Io {
-                action: action.into(),
-                source: io::Error::other("unknown"),
-            };
-        }
-        match e.kind() {
-            io::ErrorKind::UnexpectedEof => TarballError::Truncated(format!("{action}: {e}")),
-            _ if e.to_string().contains("Frame requires too much memory") => TarballError::Io {
-                action: "decompress tarball".into(),
-                source: io::Error::other(format!(
-                    "zstd window is larger than 2^{} bytes allowed",
-                    Limits::default().max_zstd_window_log
-                )),
-            },
-            _ => TarballError::Io {
-                action: action.into(),
-                source: e,
-            },
-        }
-    }
-}
-
-fn blob_io_error(e: io::Error, name: &str) -> TarballError {
-    match digest_error(&e) {
-        Some(DigestError::SizeMismatch {
-            actual, expected, ..
-        }) if actual < expected => TarballError::Truncated(format!("entry {name:?} is cut short")),
-        Some(de) => TarballError::BlobMismatch {
-            name: name.to_owned(),
-            source: de.clone(),
-        },
-        None => stream_error("read blob")(e),
-    }
-}
-
-fn blob_error(e: TarballError, name: &str) -> TarballError {
-    match e {
-        TarballError::Io { source, .. } => blob_io_error(source, name),
-        TarballError::Layout(LayoutError::Content { source, .. }) => TarballError::BlobMismatch {
-            name: name.to_owned(),
-            source,
-        },
-        TarballError::Layout(LayoutError::Io {
-            source,
-            action,
-            path,
-        }) if digest_error(&source).is_some() || source.kind() == io::ErrorKind::UnexpectedEof => {
-            let _ = (action, path);
-            blob_io_error(source, name)
-        }
-        other => other,
-    }
-}
-
 /// A tarball's content held for a graph check: manifests in memory (bounded), blobs by size.
 #[derive(Debug, Default)]
 pub struct TarballStore {
     manifests: HashMap<Digest, Vec<u8>>,
     blobs: BTreeMap<Digest, u64>,
+    /// Small blobs not held because the memory budget was spent.
+    over_budget: HashSet<Digest>,
+    budget: u64,
 }
 
 impl BlobStore for TarballStore {
     fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
-        let bytes = self
-            .manifests
-            .get(digest)
-            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+        let Some(bytes) = self.manifests.get(digest) else {
+            if self.over_budget.contains(digest) {
+                return Err(LayoutError::TooLarge {
+                    what: "the manifests of this tarball, held in memory to inspect it".into(),
+                    limit: self.budget,
+                });
+            }
+            return Err(match self.blobs.get(digest) {
+                Some(_) => LayoutError::InvalidDocument {
+                    path: digest.to_string(),
+                    reason: "referenced as a manifest but not a JSON document".into(),
+                },
+                None => LayoutError::BlobMissing(digest.clone()),
+            });
+        };
         check_size(digest, size, bytes.len() as u64)?;
         if size > max {
             return Err(LayoutError::TooLarge {
@@ -572,20 +694,30 @@ pub fn inspect_tarball(
     input: impl Read,
     limits: &Limits,
 ) -> Result<InspectedTarball, TarballError> {
-    let mut store = TarballStore::default();
+    let mut store = TarballStore {
+        budget: limits.max_buffered_manifest_bytes,
+        ..TarballStore::default()
+    };
     let mut buffered: u64 = 0;
     let contents = read_tarball(input, limits, |digest, size, reader| {
-        if size <= limits.max_manifest_bytes
-            && buffered + size <= limits.max_buffered_manifest_bytes
-        {
-            let mut data = Vec::with_capacity(size as usize);
-            reader
-                .read_to_end(&mut data)
-                .map_err(TarballError::io("read blob"))?;
-            if data.first() == Some(&b'{') {
-                buffered += size;
-                store.manifests.insert(digest.clone(), data);
-            }
+        if size > limits.max_manifest_bytes {
+            return Ok(());
+        }
+        if buffered + size > limits.max_buffered_manifest_bytes {
+            store.over_budget.insert(digest.clone());
+            return Ok(());
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        reader
+            .read_to_end(&mut data)
+            .map_err(TarballError::io("read blob"))?;
+        // JSON may start with whitespace.
+        let first = data
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if first == Some(&b'{') {
+            buffered += size;
+            store.manifests.insert(digest.clone(), data);
         }
         Ok(())
     })?;
@@ -755,7 +887,16 @@ fn write_entries(
         let reader = layout.open_blob(digest, Some(*size))?;
         builder
             .append_data(&mut header(*size, false), &name, reader)
-            .map_err(|e| blob_io_error(e, &name))?;
+            .map_err(|e| match digest_error(&e) {
+                Some(de) => TarballError::Layout(LayoutError::Content {
+                    what: digest.to_string(),
+                    source: de.clone(),
+                }),
+                None => TarballError::Io {
+                    action: format!("pack {name}"),
+                    source: e,
+                },
+            })?;
         total += size;
     }
     for (name, bytes) in [(INDEX_FILE, index_json), (OCI_LAYOUT_FILE, oci_layout)] {
