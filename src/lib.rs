@@ -11,6 +11,29 @@
 //! - [`graph`]: the closure of an artifact (children, config, layers, referrers).
 //! - [`tarball`]: layout tarballs, read and written as streams.
 //! - [`build`]: writing images, indexes and referrers into a layout.
+//!
+//! # Example
+//!
+//! Build a layout, pack it as a tarball, and read it back, verifying every blob:
+//!
+//! ```
+//! use airlock::{Limits, build, layout::Layout, reference::LayoutTag, tarball};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let layout = Layout::init(dir.path().join("src"), Limits::default())?;
+//! let sample = build::write_sample(&layout, &LayoutTag::new("latest")?, "demo")?;
+//!
+//! let mut tar = Vec::new();
+//! tarball::write_tarball(&layout, &mut tar, tarball::PackOptions::default())?;
+//!
+//! let inspected = tarball::inspect_tarball(&tar[..], &Limits::default())?;
+//! let root = &inspected.contents.entries[0];
+//! assert_eq!(root.tag.as_deref(), Some("latest"));
+//! assert_eq!(root.digest.to_string(), sample.index.digest().to_string());
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
