@@ -472,6 +472,8 @@ pub struct Graph {
     pub nodes: BTreeMap<Digest, Node>,
     /// Every edge, in discovery order, without duplicates.
     pub edges: Vec<Edge>,
+    /// Indexes into `edges` by their `from`.
+    out: HashMap<Digest, Vec<usize>>,
 }
 
 impl Graph {
@@ -493,6 +495,7 @@ impl Graph {
                 root: root_digest.clone(),
                 nodes: BTreeMap::new(),
                 edges: Vec::new(),
+                out: HashMap::new(),
             },
             edge_set: HashSet::new(),
             path: Vec::new(),
@@ -502,17 +505,25 @@ impl Graph {
     }
 
     /// Edges leaving `digest`, in discovery order.
-    pub fn edges_from<'a>(&'a self, digest: &'a Digest) -> impl Iterator<Item = &'a Edge> + 'a {
-        self.edges.iter().filter(move |e| &e.from == digest)
+    pub fn edges_from<'a>(&'a self, digest: &Digest) -> impl Iterator<Item = &'a Edge> + 'a {
+        self.out
+            .get(digest)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|&i| self.edges.get(i))
     }
 
     /// The graph as an indented text tree from the root: index children and referrers, and with
     /// `include_blobs` configs and layers too. One line per edge: `[kind] alg:hex12 type (size)`.
+    /// A node reached a second time is listed with `(shown above)` and not expanded again, so
+    /// the output stays proportional to the graph, not to the number of paths through it.
     pub fn tree(&self, include_blobs: bool) -> String {
         let mut s = String::new();
         self.node_line(&self.root, None, &mut s);
         s.push('\n');
-        self.subtree(&self.root, include_blobs, "", &mut s);
+        let mut expanded = HashSet::from([self.root.clone()]);
+        self.subtree(&self.root, include_blobs, "", &mut expanded, &mut s);
         s
     }
 
@@ -543,7 +554,14 @@ impl Graph {
         let _ = write!(s, " ({} bytes)", node.descriptor.size());
     }
 
-    fn subtree(&self, digest: &Digest, include_blobs: bool, prefix: &str, s: &mut String) {
+    fn subtree(
+        &self,
+        digest: &Digest,
+        include_blobs: bool,
+        prefix: &str,
+        expanded: &mut HashSet<Digest>,
+        s: &mut String,
+    ) {
         let edges: Vec<&Edge> = self
             .edges_from(digest)
             .filter(|e| include_blobs || !e.kind.is_blob())
@@ -553,9 +571,13 @@ impl Graph {
             s.push_str(prefix);
             s.push_str(if last { "└── " } else { "├── " });
             self.node_line(&e.to, Some(e.kind), s);
+            if !expanded.insert(e.to.clone()) {
+                s.push_str(" (shown above)\n");
+                continue;
+            }
             s.push('\n');
             let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
-            self.subtree(&e.to, include_blobs, &deeper, s);
+            self.subtree(&e.to, include_blobs, &deeper, expanded, s);
         }
     }
 
@@ -673,6 +695,12 @@ impl<S: BlobStore> Walker<'_, S> {
                 .edge_set
                 .insert((digest.clone(), child_digest.clone(), kind))
             {
+                let index = self.graph.edges.len();
+                self.graph
+                    .out
+                    .entry(digest.clone())
+                    .or_default()
+                    .push(index);
                 self.graph.edges.push(Edge {
                     from: digest.clone(),
                     to: child_digest.clone(),
@@ -745,6 +773,12 @@ mod tests {
         let g = walk(&layout, &twice, &Limits::default()).unwrap();
         let children = g.edges.iter().filter(|e| e.kind == EdgeKind::Child).count();
         assert_eq!(children, 1);
+        // Two indexes sharing the image: the tree expands it once.
+        let outer = put_index(&layout, &[s.index.clone(), twice.clone()]).unwrap();
+        let g = walk(&layout, &outer, &Limits::default()).unwrap();
+        let tree = g.tree(false);
+        assert_eq!(tree.matches("(shown above)").count(), 1, "{tree}");
+        assert_eq!(tree.matches("[referrer]").count(), 1, "{tree}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `airlock discover REF`: the referrer tree of one artifact in a layout.
 
+use std::collections::HashSet;
+
 use airlock::graph::{Graph, Indexed};
 use airlock::layout::Layout;
 use airlock::reference::Reference;
@@ -36,23 +38,43 @@ pub(crate) fn run(args: &DiscoverArgs, out: &Output) -> Result<(), Error> {
         "discover",
         json!({
             "reference": reference.to_string(),
-            "root": node_json(&graph, &graph.root, "root", args.blobs),
+            "root": node_json(&graph, &graph.root, "root", args.blobs, &mut HashSet::new()),
         }),
     );
     Ok(())
 }
 
-fn node_json(graph: &Graph, digest: &Digest, relation: &str, blobs: bool) -> Value {
+/// A node and, the first time it is met, its subtree; later occurrences carry
+/// `"repeated": true` and no children, so the document stays proportional to the graph.
+fn node_json(
+    graph: &Graph,
+    digest: &Digest,
+    relation: &str,
+    blobs: bool,
+    expanded: &mut HashSet<Digest>,
+) -> Value {
     let Some(node) = graph.nodes.get(digest) else {
         return Value::Null;
     };
     let parsed = node.parsed.as_ref();
-    let children: Vec<Value> = graph
-        .edges_from(digest)
-        .filter(|e| blobs || !e.kind.is_blob())
-        .map(|e| node_json(graph, &e.to, &e.kind.to_string(), blobs))
-        .collect();
+    let repeated = !expanded.insert(digest.clone());
+    let mut children = Vec::new();
+    if !repeated {
+        for e in graph
+            .edges_from(digest)
+            .filter(|e| blobs || !e.kind.is_blob())
+        {
+            children.push(node_json(
+                graph,
+                &e.to,
+                &e.kind.to_string(),
+                blobs,
+                expanded,
+            ));
+        }
+    }
     json!({
+        "repeated": repeated,
         "relation": relation,
         "digest": digest,
         "mediaType": node.descriptor.media_type().to_string(),
