@@ -85,10 +85,10 @@ pub enum GraphError {
         reason: String,
     },
     /// A descriptor carries an unacceptable digest.
-    #[error("descriptor in {parent} (at {path}) has an invalid digest: {source}")]
+    #[error("descriptor {} has an invalid digest: {source}", parent.as_ref().map_or_else(|| "given as a root".to_owned(), |p| format!("in {p} (at {path})")))]
     InvalidDigest {
-        /// The document holding the descriptor.
-        parent: Digest,
+        /// The document holding the descriptor (none for a root).
+        parent: Option<Digest>,
         /// Where in the graph.
         path: GraphPath,
         /// The digest problem.
@@ -107,6 +107,18 @@ pub enum GraphError {
         descriptor: String,
         /// The document's media type.
         content: String,
+    },
+    /// One digest is referenced as different kinds (manifest and blob) or with different sizes.
+    #[error("{digest} (at {path}) is referenced both as {first} and as {second}")]
+    Inconsistent {
+        /// The content.
+        digest: Digest,
+        /// Where the second reference is.
+        path: GraphPath,
+        /// The first descriptor's media type and size.
+        first: String,
+        /// The conflicting descriptor's.
+        second: String,
     },
     /// Deeper than `max_graph_depth`.
     #[error("graph deeper than the limit of {limit} at {path}")]
@@ -183,6 +195,7 @@ pub fn parse_manifest(
     let invalid = ManifestProblem::Invalid;
     // The document's own mediaType is checked first, so a manifest presented as an index (or the
     // reverse) is reported as the confusion it is rather than as a missing field.
+    crate::json::check_keys(bytes).map_err(invalid)?;
     check_media_type(sniff_media_type(bytes), descriptor_media_type)?;
     let kind = media::kind_of(descriptor_media_type);
     let sorted = |a: &Option<std::collections::HashMap<String, String>>| {
@@ -226,6 +239,17 @@ pub fn parse_manifest(
                     "{} manifests, more than the limit of {}",
                     i.manifests().len(),
                     limits.max_index_entries
+                )));
+            }
+            if let Some((n, d)) = i
+                .manifests()
+                .iter()
+                .enumerate()
+                .find(|(_, d)| media::kind_of(d.media_type().as_ref()) == Kind::Blob)
+            {
+                return Err(invalid(format!(
+                    "manifests[{n}] has media type {:?}, not a manifest or index",
+                    d.media_type().to_string()
                 )));
             }
             Ok(ParsedManifest {
@@ -384,7 +408,7 @@ impl<S: BlobStore> Indexed<S> {
             if let Some(subject) = &parsed.subject {
                 let subject_digest =
                     descriptor_digest(subject).map_err(|source| GraphError::InvalidDigest {
-                        parent: digest.clone(),
+                        parent: Some(digest.clone()),
                         path: here(),
                         source,
                     })?;
@@ -463,11 +487,12 @@ pub struct Edge {
     pub kind: EdgeKind,
 }
 
-/// The closure of a root: every node reachable by children, config, layers and referrers.
+/// The closure of one or more roots: every node reachable by children, config, layers and
+/// referrers.
 #[derive(Clone, Debug)]
 pub struct Graph {
-    /// The root's digest.
-    pub root: Digest,
+    /// The roots' digests, without duplicates, in the order given.
+    pub roots: Vec<Digest>,
     /// Every node, by digest.
     pub nodes: BTreeMap<Digest, Node>,
     /// Every edge, in discovery order, without duplicates.
@@ -483,16 +508,21 @@ impl Graph {
         root: &Descriptor,
         limits: &Limits,
     ) -> Result<Graph, GraphError> {
-        let root_digest = descriptor_digest(root).map_err(|source| GraphError::InvalidDigest {
-            parent: Digest::sha256_of(b""),
-            path: GraphPath(Vec::new()),
-            source,
-        })?;
+        Graph::walk_all(source, std::slice::from_ref(root), limits)
+    }
+
+    /// Walks the closure of every root at once: a node shared by several roots is read and
+    /// checked once, and `max_graph_nodes` bounds the whole walk.
+    pub fn walk_all<S: BlobStore>(
+        source: &Indexed<S>,
+        roots: &[Descriptor],
+        limits: &Limits,
+    ) -> Result<Graph, GraphError> {
         let mut walker = Walker {
             source,
             limits,
             graph: Graph {
-                root: root_digest.clone(),
+                roots: Vec::new(),
                 nodes: BTreeMap::new(),
                 edges: Vec::new(),
                 out: HashMap::new(),
@@ -500,7 +530,17 @@ impl Graph {
             edge_set: HashSet::new(),
             path: Vec::new(),
         };
-        walker.visit(root, root_digest)?;
+        for root in roots {
+            let digest = descriptor_digest(root).map_err(|source| GraphError::InvalidDigest {
+                parent: None,
+                path: GraphPath(Vec::new()),
+                source,
+            })?;
+            if !walker.graph.roots.contains(&digest) {
+                walker.graph.roots.push(digest.clone());
+            }
+            walker.visit(root, digest)?;
+        }
         Ok(walker.graph)
     }
 
@@ -520,10 +560,16 @@ impl Graph {
     /// the output stays proportional to the graph, not to the number of paths through it.
     pub fn tree(&self, include_blobs: bool) -> String {
         let mut s = String::new();
-        self.node_line(&self.root, None, &mut s);
-        s.push('\n');
-        let mut expanded = HashSet::from([self.root.clone()]);
-        self.subtree(&self.root, include_blobs, "", &mut expanded, &mut s);
+        let mut expanded = HashSet::new();
+        for root in &self.roots {
+            self.node_line(root, None, &mut s);
+            if !expanded.insert(root.clone()) {
+                s.push_str(" (shown above)\n");
+                continue;
+            }
+            s.push('\n');
+            self.subtree(root, include_blobs, "", &mut expanded, &mut s);
+        }
         s
     }
 
@@ -608,7 +654,23 @@ impl<S: BlobStore> Walker<'_, S> {
                 path: self.here(&digest),
             });
         }
-        if self.graph.nodes.contains_key(&digest) {
+        if let Some(seen) = self.graph.nodes.get(&digest) {
+            // One digest, one kind and one size: otherwise the node means different things
+            // depending on the path that reaches it, and only one of them would be checked.
+            let seen_kind = media::kind_of(seen.descriptor.media_type().as_ref());
+            let kind = media::kind_of(desc.media_type().as_ref());
+            if seen_kind != kind || seen.descriptor.size() != desc.size() {
+                return Err(GraphError::Inconsistent {
+                    digest: digest.clone(),
+                    path: self.here(&digest),
+                    first: format!(
+                        "{} ({} bytes)",
+                        seen.descriptor.media_type(),
+                        seen.descriptor.size()
+                    ),
+                    second: format!("{} ({} bytes)", desc.media_type(), desc.size()),
+                });
+            }
             return Ok(());
         }
         if self.path.len() > self.limits.max_graph_depth {
@@ -687,7 +749,7 @@ impl<S: BlobStore> Walker<'_, S> {
         for (kind, child) in edges {
             let child_digest =
                 descriptor_digest(&child).map_err(|source| GraphError::InvalidDigest {
-                    parent: digest.clone(),
+                    parent: Some(digest.clone()),
                     path: GraphPath(self.path.clone()),
                     source,
                 })?;

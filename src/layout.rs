@@ -462,7 +462,6 @@ impl Layout {
         match selector {
             Some(Selector::Tag(tag)) => entries
                 .iter()
-                .rev()
                 .find(|e| e.tag.as_deref() == Some(tag.as_str()))
                 .cloned()
                 .ok_or_else(|| LayoutError::TagNotFound {
@@ -533,11 +532,38 @@ impl Layout {
         })
     }
 
-    /// Rewrites `index.json` under the layout lock, keeping fields airlock does not know.
-    fn update_index(&self, edit: impl FnOnce(&mut Vec<Value>)) -> Result<(), LayoutError> {
+    /// Replaces `index.json` with `bytes` (validated first) under the layout lock.
+    pub fn replace_index(&self, bytes: &[u8]) -> Result<(), LayoutError> {
+        let path = self.root.join(INDEX_FILE);
+        parse_index_entries(bytes, &path.display().to_string(), &self.limits)?;
+        let _lock = self.lock()?;
+        write_atomic(&self.root, INDEX_FILE, bytes)
+    }
+
+    /// Syncs the blob directories, so renames done without a directory sync become durable
+    /// before an index that names the blobs is written.
+    pub fn sync_blob_dirs(&self) -> Result<(), LayoutError> {
+        let blobs = self.root.join(BLOBS_DIR);
+        for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+            let dir = blobs.join(alg.as_str());
+            if dir.is_dir() {
+                sync_dir(&dir)?;
+            }
+        }
+        sync_dir(&blobs)
+    }
+
+    /// Takes the layout's exclusive lock: `flock` on `oci-layout`, a file never replaced.
+    fn lock(&self) -> Result<File, LayoutError> {
         let marker = self.root.join(OCI_LAYOUT_FILE);
         let lock = File::open(&marker).map_err(LayoutError::io("open", &marker))?;
         lock.lock().map_err(LayoutError::io("lock", &marker))?;
+        Ok(lock)
+    }
+
+    /// Rewrites `index.json` under the layout lock, keeping fields airlock does not know.
+    fn update_index(&self, edit: impl FnOnce(&mut Vec<Value>)) -> Result<(), LayoutError> {
+        let lock = self.lock()?;
         let path = self.root.join(INDEX_FILE);
         let bytes = self.index_bytes()?;
         // Validate before editing, so a corrupt index is reported rather than rewritten.
@@ -639,6 +665,7 @@ pub fn parse_index_entries(
         schema_version: u32,
         manifests: Vec<Value>,
     }
+    crate::json::check_keys(bytes).map_err(invalid)?;
     let doc: Doc = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
     if doc.schema_version != 2 {
         return Err(invalid(format!(
@@ -652,26 +679,33 @@ pub fn parse_index_entries(
             limit: limits.max_index_entries as u64,
         });
     }
-    doc.manifests
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let descriptor: Descriptor =
-                serde_json::from_value(v).map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
-            let digest = descriptor_digest(&descriptor)
-                .map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
-            let tag = descriptor
-                .annotations()
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_REF_NAME))
-                .cloned();
-            Ok(IndexEntry {
-                descriptor,
-                digest,
-                tag,
-            })
-        })
-        .collect()
+    let mut tags = std::collections::HashSet::new();
+    let mut entries = Vec::with_capacity(doc.manifests.len());
+    for (i, v) in doc.manifests.into_iter().enumerate() {
+        let descriptor: Descriptor =
+            serde_json::from_value(v).map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
+        let digest =
+            descriptor_digest(&descriptor).map_err(|e| invalid(format!("manifests[{i}]: {e}")))?;
+        let tag = descriptor
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_REF_NAME))
+            .cloned();
+        // Tools disagree on which of two entries with one tag counts (skopeo takes the first).
+        if let Some(t) = &tag
+            && !tags.insert(t.clone())
+        {
+            return Err(invalid(format!(
+                "manifests[{i}]: tag {t:?} is given to more than one entry"
+            )));
+        }
+        entries.push(IndexEntry {
+            descriptor,
+            digest,
+            tag,
+        });
+    }
+    Ok(entries)
 }
 
 /// Serialises JSON with sorted keys and no insignificant whitespace, for byte-stable output.
@@ -715,7 +749,14 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), L
         path: path.clone(),
         source: e.error,
     })?;
-    Ok(())
+    sync_dir(dir)
+}
+
+/// Makes the renames in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), LayoutError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LayoutError::io("sync directory", dir))
 }
 
 #[cfg(test)]

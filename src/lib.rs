@@ -8,6 +8,7 @@
 //! - [`limits`]: bounds on every attacker-controlled size and count.
 //! - [`media`]: media types.
 //! - [`layout`]: OCI image layout directories.
+//! - [`json`]: strict key checks for documents other tools also read.
 //! - [`graph`]: the closure of an artifact (children, config, layers, referrers).
 //! - [`tarball`]: layout tarballs, read and written as streams.
 //! - [`build`]: writing images, indexes and referrers into a layout.
@@ -41,6 +42,7 @@ pub mod build;
 pub mod digest;
 pub mod error;
 pub mod graph;
+pub mod json;
 pub mod layout;
 pub mod limits;
 pub mod media;

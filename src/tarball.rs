@@ -18,6 +18,7 @@ use crate::layout::{
     parse_index_entries,
 };
 use crate::limits::Limits;
+use oci_spec::image::Descriptor;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -683,13 +684,24 @@ impl BlobStore for TarballStore {
 pub struct InspectedTarball {
     /// The documents and blob list.
     pub contents: TarballContents,
-    /// The graph of each top-level entry, in `index.json` order.
-    pub graphs: Vec<Graph>,
+    /// The closure of every top-level entry, walked together.
+    pub graph: Graph,
 }
 
-/// Reads a tarball without writing anything: every blob is hashed, and the graph of every
-/// top-level entry must be complete. Small JSON blobs (candidate manifests) are kept in memory,
-/// within `max_manifest_bytes` each and `max_buffered_manifest_bytes` in all.
+/// Whether a small blob looks like a manifest or index: a JSON object with `schemaVersion`
+/// (configs, SBOMs and other JSON blobs have none, and are not held in memory).
+fn looks_like_manifest(data: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "schemaVersion")]
+        schema_version: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Probe>(data).is_ok_and(|p| p.schema_version.is_some())
+}
+
+/// Reads a tarball without writing anything: every blob is hashed, and the closure of every
+/// top-level entry must be complete. Blobs that look like manifests are kept in memory for the
+/// graph check, within `max_manifest_bytes` each and `max_buffered_manifest_bytes` in all.
 pub fn inspect_tarball(
     input: impl Read,
     limits: &Limits,
@@ -699,60 +711,97 @@ pub fn inspect_tarball(
         ..TarballStore::default()
     };
     let mut buffered: u64 = 0;
+    let mut data = Vec::new();
     let contents = read_tarball(input, limits, |digest, size, reader| {
         if size > limits.max_manifest_bytes {
+            return Ok(());
+        }
+        data.clear();
+        reader
+            .read_to_end(&mut data)
+            .map_err(TarballError::io("read blob"))?;
+        if !looks_like_manifest(&data) {
             return Ok(());
         }
         if buffered + size > limits.max_buffered_manifest_bytes {
             store.over_budget.insert(digest.clone());
             return Ok(());
         }
-        let mut data = Vec::with_capacity(size as usize);
-        reader
-            .read_to_end(&mut data)
-            .map_err(TarballError::io("read blob"))?;
-        // JSON may start with whitespace.
-        let first = data
-            .iter()
-            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-        if first == Some(&b'{') {
-            buffered += size;
-            store.manifests.insert(digest.clone(), data);
-        }
+        buffered += size;
+        store.manifests.insert(digest.clone(), data.clone());
         Ok(())
     })?;
     store.blobs = contents.blobs.clone();
     let indexed = Indexed::new(store, &contents.entries, limits)?;
-    let graphs = contents
+    let roots: Vec<Descriptor> = contents
         .entries
         .iter()
-        .map(|e| Graph::walk(&indexed, &e.descriptor, limits))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(InspectedTarball { contents, graphs })
+        .map(|e| e.descriptor.clone())
+        .collect();
+    let graph = Graph::walk_all(&indexed, &roots, limits)?;
+    Ok(InspectedTarball { contents, graph })
+}
+
+/// What an unpack has written so far: manifests are read back from the target (where they were
+/// written verified), and a blob counts as present only if this tarball delivered it.
+struct Unpacked<'a> {
+    layout: &'a Layout,
+    blobs: &'a BTreeMap<Digest, u64>,
+}
+
+impl BlobStore for Unpacked<'_> {
+    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+        self.check_blob(digest, size)?;
+        self.layout.fetch_manifest(digest, size, max)
+    }
+
+    fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        let actual = self
+            .blobs
+            .get(digest)
+            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+        check_size(digest, size, *actual)
+    }
 }
 
 /// Unpacks a tarball into `dir`, which must not exist or be empty. Blobs are verified as they
-/// are written; `index.json` is written last, after the graph of every entry is complete, so an
-/// interrupted or refused unpack leaves nothing tagged.
+/// are written; `index.json` is written last, after the closure of every entry is complete within
+/// what the tarball delivered, so an interrupted or refused unpack leaves nothing tagged.
 pub fn unpack_tarball(
     input: impl Read,
     dir: &std::path::Path,
     limits: &Limits,
 ) -> Result<(Layout, TarballContents), TarballError> {
-    let layout = Layout::init(dir, limits.clone())?;
-    if !layout.index()?.is_empty() {
-        return Err(LayoutError::NotEmpty(dir.to_path_buf()).into());
+    // Only a new or empty directory: blobs already in an existing layout were not delivered
+    // by this tarball, and its files may be links to anywhere.
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(LayoutError::NotEmpty(dir.to_path_buf()).into());
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LayoutError::io("read directory", dir)(e).into()),
     }
+    let layout = Layout::init(dir, limits.clone())?;
     let contents = read_tarball(input, limits, |digest, _size, reader| {
         layout.write_verified(reader, digest)?;
         Ok(())
     })?;
-    let indexed = Indexed::new(&layout, &contents.entries, limits)?;
-    for e in &contents.entries {
-        Graph::walk(&indexed, &e.descriptor, limits)?;
-    }
-    layout::write_atomic(dir, INDEX_FILE, &contents.index_json)?;
-    layout::write_atomic(dir, OCI_LAYOUT_FILE, &contents.oci_layout)?;
+    let store = Unpacked {
+        layout: &layout,
+        blobs: &contents.blobs,
+    };
+    let indexed = Indexed::new(store, &contents.entries, limits)?;
+    let roots: Vec<Descriptor> = contents
+        .entries
+        .iter()
+        .map(|e| e.descriptor.clone())
+        .collect();
+    Graph::walk_all(&indexed, &roots, limits)?;
+    // Blobs durable first, then the index that names them.
+    layout.sync_blob_dirs()?;
+    layout.replace_index(&contents.index_json)?;
     Ok((layout, contents))
 }
 
@@ -805,16 +854,21 @@ pub fn write_tarball(
     opts: PackOptions,
 ) -> Result<PackSummary, TarballError> {
     let limits = layout.limits();
-    let entries = layout.index()?;
-    let indexed = Indexed::new(layout, &entries, limits)?;
-    let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
-    for e in &entries {
-        let graph = Graph::walk(&indexed, &e.descriptor, limits)?;
-        for (d, n) in graph.nodes {
-            blobs.insert(d, n.descriptor.size());
-        }
-    }
+    // index.json is read once: the closure and the bytes written come from the same version.
     let index_json = layout.index_bytes()?;
+    let entries = parse_index_entries(
+        &index_json,
+        &layout.root().join(INDEX_FILE).display().to_string(),
+        limits,
+    )?;
+    let indexed = Indexed::new(layout, &entries, limits)?;
+    let roots: Vec<Descriptor> = entries.iter().map(|e| e.descriptor.clone()).collect();
+    let graph = Graph::walk_all(&indexed, &roots, limits)?;
+    let blobs: BTreeMap<Digest, u64> = graph
+        .nodes
+        .into_iter()
+        .map(|(d, n)| (d, n.descriptor.size()))
+        .collect();
     let oci_layout = layout::read_capped(
         &layout.root().join(OCI_LAYOUT_FILE),
         limits.max_layout_json_bytes,
@@ -1012,7 +1066,7 @@ mod tests {
         );
         assert_eq!(a.contents.blobs, b.contents.blobs);
         assert_eq!(a.contents.index_json, b.contents.index_json);
-        assert_eq!(a.graphs.len(), 2);
+        assert_eq!(a.graph.roots.len(), 2);
         // A tight window limit refuses the stream instead of allocating for it.
         let tight = Limits {
             max_zstd_window_log: 10,

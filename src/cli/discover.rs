@@ -38,14 +38,14 @@ pub(crate) fn run(args: &DiscoverArgs, out: &Output) -> Result<(), Error> {
         "discover",
         json!({
             "reference": reference.to_string(),
-            "root": node_json(&graph, &graph.root, "root", args.blobs, &mut HashSet::new()),
+            "root": node_json(&graph, &root.digest, "root", args.blobs, &mut HashSet::new()),
         }),
     );
     Ok(())
 }
 
-/// A node and, the first time it is met, its subtree; later occurrences carry
-/// `"repeated": true` and no children, so the document stays proportional to the graph.
+/// A node and, the first time it is met, its subtree; later occurrences are only
+/// `{relation, digest, "repeated": true}`, so the document stays proportional to the graph.
 fn node_json(
     graph: &Graph,
     digest: &Digest,
@@ -56,25 +56,25 @@ fn node_json(
     let Some(node) = graph.nodes.get(digest) else {
         return Value::Null;
     };
+    if !expanded.insert(digest.clone()) {
+        return json!({ "relation": relation, "digest": digest, "repeated": true });
+    }
     let parsed = node.parsed.as_ref();
-    let repeated = !expanded.insert(digest.clone());
     let mut children = Vec::new();
-    if !repeated {
-        for e in graph
-            .edges_from(digest)
-            .filter(|e| blobs || !e.kind.is_blob())
-        {
-            children.push(node_json(
-                graph,
-                &e.to,
-                &e.kind.to_string(),
-                blobs,
-                expanded,
-            ));
-        }
+    for e in graph
+        .edges_from(digest)
+        .filter(|e| blobs || !e.kind.is_blob())
+    {
+        children.push(node_json(
+            graph,
+            &e.to,
+            &e.kind.to_string(),
+            blobs,
+            expanded,
+        ));
     }
     json!({
-        "repeated": repeated,
+        "repeated": false,
         "relation": relation,
         "digest": digest,
         "mediaType": node.descriptor.media_type().to_string(),

@@ -47,7 +47,7 @@ pub(crate) fn run(args: &InspectArgs, out: &Output) -> Result<(), Error> {
         &format!("tarball {} ({})", args.path.display(), c.compression),
         &c.entries,
         &c.blobs,
-        &inspected.graphs,
+        &inspected.graph,
     );
     Ok(())
 }
@@ -56,17 +56,14 @@ fn inspect_dir(args: &InspectArgs, out: &Output, limits: &Limits) -> Result<(), 
     let layout = Layout::open(&args.path, limits.clone())?;
     let entries = layout.index()?;
     let indexed = Indexed::new(&layout, &entries, limits)?;
-    let graphs = entries
-        .iter()
-        .map(|e| Graph::walk(&indexed, &e.descriptor, limits))
-        .collect::<Result<Vec<_>, _>>()?;
+    let roots: Vec<_> = entries.iter().map(|e| e.descriptor.clone()).collect();
+    let graph = Graph::walk_all(&indexed, &roots, limits)?;
     // Every blob the roots reach is hashed in full.
-    let mut blobs = BTreeMap::new();
-    for g in &graphs {
-        for (d, n) in &g.nodes {
-            blobs.insert(d.clone(), n.descriptor.size());
-        }
-    }
+    let blobs: BTreeMap<Digest, u64> = graph
+        .nodes
+        .iter()
+        .map(|(d, n)| (d.clone(), n.descriptor.size()))
+        .collect();
     let total: u64 = blobs.values().sum();
     let bar = out.progress(Some(total), "verifying");
     for (d, size) in &blobs {
@@ -80,7 +77,7 @@ fn inspect_dir(args: &InspectArgs, out: &Output, limits: &Limits) -> Result<(), 
         &format!("layout {}", args.path.display()),
         &entries,
         &blobs,
-        &graphs,
+        &graph,
     );
     Ok(())
 }
@@ -91,17 +88,13 @@ fn report(
     title: &str,
     entries: &[IndexEntry],
     blobs: &BTreeMap<Digest, u64>,
-    graphs: &[Graph],
+    graph: &Graph,
 ) {
-    let referrers: usize = graphs
+    let referrers = graph
+        .edges
         .iter()
-        .map(|g| {
-            g.edges
-                .iter()
-                .filter(|e| e.kind == airlock::graph::EdgeKind::Referrer)
-                .count()
-        })
-        .sum();
+        .filter(|e| e.kind == airlock::graph::EdgeKind::Referrer)
+        .count();
     out.text(&format!(
         "{title}\n{}blobs: {}, {} (every digest verified)\nreferrers: {referrers}\n",
         roots_text(entries),
