@@ -113,6 +113,7 @@ fn digest_class(d: &DigestError) -> Class {
 fn layout_class(l: &LayoutError) -> Class {
     match l {
         LayoutError::Content { .. }
+        | LayoutError::NotRegularFile(_)
         | LayoutError::BlobMissing(_)
         | LayoutError::InvalidDocument { .. }
         | LayoutError::TooLarge { .. } => Class::Verification,

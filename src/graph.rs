@@ -332,9 +332,15 @@ impl BlobStore for Layout {
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        match std::fs::metadata(self.blob_path(digest)) {
+        self.check_blob_size(digest, size)?;
+        let path = self.blob_path(digest);
+        match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => check_size(digest, size, m.len()),
-            Ok(_) | Err(_) => Err(LayoutError::BlobMissing(digest.clone())),
+            Ok(_) => Err(LayoutError::NotRegularFile(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(LayoutError::BlobMissing(digest.clone()))
+            }
+            Err(_) => Err(LayoutError::NotRegularFile(path)),
         }
     }
 }

@@ -72,6 +72,9 @@ pub enum LayoutError {
         /// The limit.
         limit: u64,
     },
+    /// A file of the layout is a directory, device, FIFO, or a link loop.
+    #[error("{0} is not a regular file")]
+    NotRegularFile(PathBuf),
     /// A descriptor points at a blob the layout does not have.
     #[error("blob {0} is missing from the layout")]
     BlobMissing(Digest),
@@ -104,6 +107,30 @@ pub enum LayoutError {
 }
 
 impl LayoutError {
+    /// Classifies a failure of [`open_regular`]: a missing `index.json` or `oci-layout` makes an
+    /// invalid layout, a non-regular file or a link loop is refused as such, the rest is I/O.
+    fn from_open(path: PathBuf, e: io::Error) -> Self {
+        let not_regular = e.get_ref().is_some_and(|i| i.is::<NotRegularFile>());
+        #[cfg(unix)]
+        let link_loop = e.raw_os_error() == Some(libc::ELOOP);
+        #[cfg(not(unix))]
+        let link_loop = false;
+        if not_regular || link_loop {
+            return LayoutError::NotRegularFile(path);
+        }
+        if e.kind() == io::ErrorKind::NotFound {
+            return LayoutError::InvalidDocument {
+                path: path.display().to_string(),
+                reason: "missing".into(),
+            };
+        }
+        LayoutError::Io {
+            action: "open",
+            path,
+            source: e,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
@@ -206,14 +233,13 @@ impl Layout {
         digest: &Digest,
         size: Option<u64>,
     ) -> Result<HashingReader<File>, LayoutError> {
+        if let Some(s) = size {
+            self.check_blob_size(digest, s)?;
+        }
         let path = self.blob_path(digest);
-        let file = File::open(&path).map_err(|e| match e.kind() {
+        let file = open_regular(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => LayoutError::BlobMissing(digest.clone()),
-            _ => LayoutError::Io {
-                action: "open blob",
-                path: path.clone(),
-                source: e,
-            },
+            _ => LayoutError::from_open(path.clone(), e),
         })?;
         Ok(HashingReader::verifying(
             file,
@@ -222,6 +248,17 @@ impl Layout {
                 size,
             },
         ))
+    }
+
+    /// Refuses a declared blob size above `max_blob_bytes` before anything is read.
+    pub fn check_blob_size(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        if size > self.limits.max_blob_bytes {
+            return Err(LayoutError::TooLarge {
+                what: format!("blob {digest} ({size} bytes)"),
+                limit: self.limits.max_blob_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Reads a whole small blob (a manifest, a config), verified, refusing more than `max` bytes.
@@ -301,7 +338,7 @@ impl Layout {
             None => HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp), algorithm),
         };
         let limit = self.limits.max_blob_bytes;
-        let mut limited = reader.take(limit + 1);
+        let mut limited = reader.take(limit.saturating_add(1));
         let mut writer = writer;
         let copy_err = |e: io::Error| match digest_error(&e) {
             Some(de) => LayoutError::Content {
@@ -718,9 +755,9 @@ pub fn to_json_bytes(v: &Value) -> Vec<u8> {
 
 /// Reads a whole file, refusing more than `max` bytes.
 pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError> {
-    let file = File::open(path).map_err(LayoutError::io("open", path))?;
+    let file = open_regular(path).map_err(|e| LayoutError::from_open(path.to_path_buf(), e))?;
     let mut buf = Vec::new();
-    file.take(max + 1)
+    file.take(max.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(LayoutError::io("read", path))?;
     if buf.len() as u64 > max {
@@ -731,6 +768,37 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError>
     }
     Ok(buf)
 }
+
+/// Opens a file of a layout for reading, refusing anything but a regular file: a FIFO or a
+/// device (even behind a symbolic link) would block or never end. The open does not block.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?
+    };
+    #[cfg(not(unix))]
+    let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, NotRegularFile));
+    }
+    Ok(file)
+}
+
+/// The marker error of [`open_regular`].
+#[derive(Debug)]
+struct NotRegularFile;
+
+impl std::fmt::Display for NotRegularFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a regular file")
+    }
+}
+
+impl std::error::Error for NotRegularFile {}
 
 /// Writes `name` in `dir` atomically: temporary file, sync, rename.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LayoutError> {
@@ -868,6 +936,77 @@ mod tests {
         // Without an expected digest nothing can be named either.
         assert!(layout.write_blob(Interrupted(10), None).is_err());
         assert!(layout.blobs().unwrap().is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        use crate::graph::BlobStore;
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        let d = layout.write_blob_bytes(b"{}").unwrap();
+        let path = layout.blob_path(&d);
+        std::fs::remove_file(&path).unwrap();
+        // A FIFO would block a reader forever; a device never ends; a loop never resolves.
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(matches!(
+            layout.open_blob(&d, Some(2)),
+            Err(LayoutError::NotRegularFile(_))
+        ));
+        assert!(matches!(
+            layout.check_blob(&d, 2),
+            Err(LayoutError::NotRegularFile(_))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert!(matches!(
+            layout.verify_blob(&d, None),
+            Err(LayoutError::NotRegularFile(_))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&path, &path).unwrap();
+        assert!(matches!(
+            layout.verify_blob(&d, None),
+            Err(LayoutError::NotRegularFile(_))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(matches!(
+            layout.verify_blob(&d, None),
+            Err(LayoutError::NotRegularFile(_))
+        ));
+        let index = dir.path().join(INDEX_FILE);
+        std::fs::remove_file(&index).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&index)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(matches!(
+            layout.index(),
+            Err(LayoutError::NotRegularFile(_))
+        ));
+        // A declared size over the limit is refused before reading.
+        let small = Layout::open(
+            dir.path(),
+            Limits {
+                max_blob_bytes: 1,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            small.check_blob(&d, 2),
+            Err(LayoutError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -258,6 +258,7 @@ fn parse_layout(whole: &str, rest: &str) -> Result<LayoutReference, ReferenceErr
     if let Some((path, digest)) = rest.rsplit_once('@')
         && digest.contains(':')
         && !path.is_empty()
+        && !path.contains(':')
         && let Ok(d) = digest.parse::<Digest>()
     {
         return Ok(LayoutReference::new(path, Some(Selector::Digest(d))));
@@ -478,6 +479,10 @@ mod tests {
             "oci:".parse::<Reference>(),
             Err(ReferenceError::MissingPath(_))
         ));
+        // A ':' ends the path even before an @digest: the rest is a tag that may hold '@'.
+        let l = lay(&format!("oci:/a:b@{D}"));
+        assert_eq!(l.path(), Path::new("/a"));
+        assert!(matches!(l.selector(), Some(Selector::Tag(_))));
         assert!(matches!(
             "oci:d:-bad".parse::<Reference>(),
             Err(ReferenceError::InvalidLayoutTag(_))

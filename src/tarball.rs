@@ -194,10 +194,13 @@ impl<R: Read> Read for IoWatch<R> {
     }
 }
 
+/// The input with its first bytes put back in front.
+type Input<R> = io::Chain<io::Take<io::Cursor<[u8; 4]>>, IoWatch<R>>;
+
 /// The decompressed stream: plain, or one zstd frame.
 enum Stream<R: Read> {
-    Plain(BufReader<IoWatch<R>>),
-    Zstd(zstd::stream::read::Decoder<'static, BufReader<IoWatch<R>>>),
+    Plain(BufReader<Input<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, BufReader<Input<R>>>),
 }
 
 impl<R: Read> Read for Stream<R> {
@@ -354,14 +357,30 @@ pub fn read_tarball(
         io_failed: Rc::new(Cell::new(false)),
         window_log: limits.max_zstd_window_log,
     };
-    let watched = IoWatch {
+    let mut watched = IoWatch {
         inner: input,
         failed: ctx.io_failed.clone(),
     };
-    let mut buffered = BufReader::with_capacity(READ_BUFFER, watched);
-    let magic = buffered
-        .fill_buf()
-        .map_err(TarballError::io("read tarball"))?;
+    // The format is decided on the first four bytes, however the input arrives (a pipe may
+    // deliver one byte at a time); they are then read again as part of the stream.
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < head.len() {
+        match watched.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(TarballError::Io {
+                    action: "read tarball".into(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let magic = &head[..got];
+    let input = io::Cursor::new(head).take(got as u64).chain(watched);
+    let buffered = BufReader::with_capacity(READ_BUFFER, input);
     let (compression, stream) = if magic.starts_with(&ZSTD_MAGIC) {
         let mut decoder = zstd::stream::read::Decoder::with_buffer(buffered)
             .map_err(TarballError::io("start zstd decoder"))?
@@ -408,6 +427,15 @@ pub fn read_tarball(
             return Err(TarballError::TooManyEntries(limits.max_tar_entries));
         }
         let header_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        // Only POSIX ustar and GNU headers: in anything else (a pre-POSIX header, or a "ustar"
+        // magic with an unknown version) tar readers disagree on whether the prefix field is
+        // part of the name.
+        if entry.header().as_ustar().is_none() && entry.header().as_gnu().is_none() {
+            return Err(TarballError::UnsupportedEntry {
+                name: header_name,
+                kind: "a tar header that is neither POSIX ustar nor GNU".into(),
+            });
+        }
         let entry_type = entry.header().entry_type();
         let size = entry.size();
 

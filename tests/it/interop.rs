@@ -330,7 +330,7 @@ fn airlock_reads_skopeo_layout() {
     drop(registry);
 
     let (layout, graph) = walk(&out, "latest");
-    assert_eq!(graph.roots, [s.index.clone()]);
+    assert_eq!(graph.roots, std::slice::from_ref(&s.index));
     let expected = [
         (&s.index, media::OCI_INDEX, s.index_bytes.len() as u64),
         (&s.image, media::OCI_MANIFEST, s.image_bytes.len() as u64),
@@ -439,7 +439,7 @@ fn airlock_reads_umoci_layout() {
         .expect("ok");
 
     let (_, graph) = walk(&dir, "base");
-    assert_eq!(graph.roots, [manifest_digest.clone()]);
+    assert_eq!(graph.roots, std::slice::from_ref(&manifest_digest));
     let in_graph: BTreeSet<&Digest> = graph.nodes.keys().collect();
     assert_eq!(
         in_graph,
