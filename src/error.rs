@@ -74,9 +74,7 @@ impl Error {
                 GraphError::TooDeep { .. }
                 | GraphError::TooManyNodes { .. }
                 | GraphError::TooManyReferrers { .. }
-                | GraphError::TooManyEntries { .. } => {
-                    "the content exceeds airlock's limits; if it is genuine, raise the limit explicitly"
-                }
+                | GraphError::TooManyEntries { .. } => LIMIT_HINT,
                 _ => "the layout holds a malformed manifest; re-export it from its source",
             },
             Error::Tarball(t) => match t {
@@ -91,8 +89,12 @@ impl Error {
                 }
                 TarballError::ExpandsPastLimit(_)
                 | TarballError::TooManyEntries(_)
-                | TarballError::EntryTooLarge { .. } => {
-                    "the tarball exceeds airlock's limits; do not trust it unless its origin is known"
+                | TarballError::EntryTooLarge { .. } => LIMIT_HINT,
+                TarballError::WindowTooLarge(_) => {
+                    "the tarball was compressed with a long zstd window (zstd --long); raise --limit max_zstd_window_log=N if its origin is known, or re-pack it with `airlock layout pack`"
+                }
+                TarballError::Malformed(_) => {
+                    "the tarball is damaged or was altered; copy it again and compare its checksum"
                 }
                 _ => {
                     "the tarball was altered or built by a tool that is not safe; do not use it, and re-create it with `airlock layout pack` at the source"
@@ -102,6 +104,8 @@ impl Error {
         Some(h.to_owned())
     }
 }
+
+const LIMIT_HINT: &str = "the content exceeds one of airlock's limits; if its origin is known and it is genuine, raise that limit with --limit NAME=VALUE (formats/layout.md, Limits)";
 
 fn digest_class(d: &DigestError) -> Class {
     match d {
@@ -142,9 +146,7 @@ fn layout_hint(l: &LayoutError) -> &'static str {
         LayoutError::Content { .. } => {
             "a blob was altered or damaged; fetch it again from a trusted source"
         }
-        LayoutError::TooLarge { .. } => {
-            "the content exceeds airlock's limits; do not trust it unless its origin is known"
-        }
+        LayoutError::TooLarge { .. } => LIMIT_HINT,
         _ => "the layout is malformed; re-create it from its source",
     }
 }

@@ -121,7 +121,7 @@ pub enum GraphError {
         second: String,
     },
     /// Deeper than `max_graph_depth`.
-    #[error("graph deeper than the limit of {limit} at {path}")]
+    #[error("graph deeper than the limit of {limit} (max_graph_depth) at {path}")]
     TooDeep {
         /// The path that went too deep.
         path: GraphPath,
@@ -135,7 +135,7 @@ pub enum GraphError {
         path: GraphPath,
     },
     /// More nodes than `max_graph_nodes`.
-    #[error("graph has more than {limit} nodes (at {path})")]
+    #[error("graph has more than {limit} nodes (max_graph_nodes) at {path}")]
     TooManyNodes {
         /// Where the limit was hit.
         path: GraphPath,
@@ -143,7 +143,9 @@ pub enum GraphError {
         limit: usize,
     },
     /// An index or manifest lists more descriptors than `max_index_entries`.
-    #[error("manifest {digest} lists {count} descriptors, more than the limit of {limit}")]
+    #[error(
+        "manifest {digest} lists {count} descriptors, more than the limit of {limit} (max_index_entries)"
+    )]
     TooManyEntries {
         /// The document.
         digest: Digest,
@@ -153,7 +155,7 @@ pub enum GraphError {
         limit: usize,
     },
     /// More referrers of one subject than `max_referrers_per_subject`.
-    #[error("{subject} has more than {limit} referrers")]
+    #[error("{subject} has more than {limit} referrers (max_referrers_per_subject)")]
     TooManyReferrers {
         /// The subject.
         subject: Digest,

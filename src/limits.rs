@@ -33,6 +33,96 @@ pub struct Limits {
     pub max_zstd_window_log: u32,
 }
 
+impl Limits {
+    /// The field names [`Limits::set`] accepts.
+    pub const NAMES: &'static [&'static str] = &[
+        "max_manifest_bytes",
+        "max_layout_json_bytes",
+        "max_index_entries",
+        "max_graph_depth",
+        "max_graph_nodes",
+        "max_referrers_per_subject",
+        "max_tar_entries",
+        "max_blob_bytes",
+        "max_tarball_bytes",
+        "max_buffered_manifest_bytes",
+        "max_zstd_window_log",
+    ];
+
+    /// Sets one field by name from text: a whole number, optionally with a binary size suffix
+    /// (`KiB`, `MiB`, `GiB`, `TiB`).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let n = parse_number(value)?;
+        let small = || usize::try_from(n).map_err(|_| format!("{n} is too large"));
+        match name {
+            "max_manifest_bytes" => self.max_manifest_bytes = n,
+            "max_layout_json_bytes" => self.max_layout_json_bytes = n,
+            "max_index_entries" => self.max_index_entries = small()?,
+            "max_graph_depth" => self.max_graph_depth = small()?,
+            "max_graph_nodes" => self.max_graph_nodes = small()?,
+            "max_referrers_per_subject" => self.max_referrers_per_subject = small()?,
+            "max_tar_entries" => self.max_tar_entries = n,
+            "max_blob_bytes" => self.max_blob_bytes = n,
+            "max_tarball_bytes" => self.max_tarball_bytes = n,
+            "max_buffered_manifest_bytes" => self.max_buffered_manifest_bytes = n,
+            "max_zstd_window_log" => {
+                // zstd's own ceiling is 31; a larger window cannot be decoded anyway.
+                self.max_zstd_window_log = u32::try_from(n)
+                    .ok()
+                    .filter(|w| (10..=31).contains(w))
+                    .ok_or_else(|| format!("{n} is outside 10..=31"))?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown limit {other:?} (known: {})",
+                    Self::NAMES.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_number(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    let scale: u64 = match suffix.trim() {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => return Err(format!("unknown unit {other:?} (use KiB, MiB, GiB or TiB)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+
+    #[test]
+    fn set_by_name_with_units() {
+        let mut l = Limits::default();
+        l.set("max_blob_bytes", "2GiB").unwrap();
+        assert_eq!(l.max_blob_bytes, 2 << 30);
+        l.set("max_graph_depth", "8").unwrap();
+        assert_eq!(l.max_graph_depth, 8);
+        assert!(l.set("max_zstd_window_log", "40").is_err());
+        assert!(l.set("max_blob_bytes", "1PB").is_err());
+        assert!(l.set("max_blob_bytes", "99999999999TiB").is_err());
+        assert!(l.set("no_such_limit", "1").is_err());
+        for name in Limits::NAMES {
+            l.set(name, "12").unwrap();
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

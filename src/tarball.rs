@@ -90,7 +90,7 @@ pub enum TarballError {
     #[error("tar entry {0:?} appears more than once")]
     Duplicate(String),
     /// More entries than `max_tar_entries`.
-    #[error("tarball has more than {0} entries")]
+    #[error("tarball has more than {0} entries (max_tar_entries)")]
     TooManyEntries(u64),
     /// An entry larger than allowed for its kind.
     #[error("tar entry {name:?} is {size} bytes, more than the limit of {limit}")]
@@ -106,10 +106,10 @@ pub enum TarballError {
     #[error("tarball is malformed: {0}")]
     Malformed(String),
     /// The zstd frame needs a larger window than `max_zstd_window_log` allows.
-    #[error("zstd stream needs a window larger than 2^{0} bytes, the limit")]
+    #[error("zstd stream needs a window larger than 2^{0} bytes (max_zstd_window_log)")]
     WindowTooLarge(u32),
     /// The (decompressed) stream is longer than `max_tarball_bytes`.
-    #[error("tarball expands past the limit of {0} bytes")]
+    #[error("tarball expands past the limit of {0} bytes (max_tarball_bytes)")]
     ExpandsPastLimit(u64),
     /// The stream ended early.
     #[error("tarball is truncated: {0}")]
@@ -676,7 +676,7 @@ impl BlobStore for TarballStore {
         let Some(bytes) = self.manifests.get(digest) else {
             if self.over_budget.contains(digest) {
                 return Err(LayoutError::TooLarge {
-                    what: "the manifests of this tarball, held in memory to inspect it".into(),
+                    what: "the manifests held in memory to inspect this tarball (max_buffered_manifest_bytes)".into(),
                     limit: self.budget,
                 });
             }

@@ -20,8 +20,7 @@ pub(crate) struct DiscoverArgs {
     blobs: bool,
 }
 
-pub(crate) fn run(args: &DiscoverArgs, out: &Output) -> Result<(), Error> {
-    let limits = Limits::default();
+pub(crate) fn run(args: &DiscoverArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
     let reference: Reference = args.reference.parse()?;
     let Reference::Layout(lref) = &reference else {
         return Err(Error::Unsupported(format!(
@@ -31,8 +30,8 @@ pub(crate) fn run(args: &DiscoverArgs, out: &Output) -> Result<(), Error> {
     let layout = Layout::open(lref.path(), limits.clone())?;
     let root = layout.resolve(lref.selector())?;
     let entries = layout.index()?;
-    let indexed = Indexed::new(&layout, &entries, &limits)?;
-    let graph = Graph::walk(&indexed, &root.descriptor, &limits)?;
+    let indexed = Indexed::new(&layout, &entries, limits)?;
+    let graph = Graph::walk(&indexed, &root.descriptor, limits)?;
     out.text(&format!("{reference}\n{}", graph.tree(args.blobs)));
     out.result(
         "discover",

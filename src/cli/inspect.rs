@@ -20,10 +20,9 @@ pub(crate) struct InspectArgs {
     path: PathBuf,
 }
 
-pub(crate) fn run(args: &InspectArgs, out: &Output) -> Result<(), Error> {
-    let limits = Limits::default();
+pub(crate) fn run(args: &InspectArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
     if args.path.is_dir() {
-        return inspect_dir(args, out, &limits);
+        return inspect_dir(args, out, limits);
     }
     let (input, total): (Box<dyn Read>, Option<u64>) = if args.path.as_os_str() == "-" {
         (Box::new(io::stdin().lock()), None)
@@ -38,7 +37,7 @@ pub(crate) fn run(args: &InspectArgs, out: &Output) -> Result<(), Error> {
         (Box::new(f), len)
     };
     let bar = out.progress(total, "verifying");
-    let inspected = tarball::inspect_tarball(bar.wrap_read(input), &limits)?;
+    let inspected = tarball::inspect_tarball(bar.wrap_read(input), limits)?;
     bar.finish_and_clear();
     let c = &inspected.contents;
     report(

@@ -61,16 +61,16 @@ pub(crate) struct UnpackArgs {
     dir: PathBuf,
 }
 
-pub(crate) fn run(cmd: &LayoutCommand, out: &Output) -> Result<(), Error> {
+pub(crate) fn run(cmd: &LayoutCommand, out: &Output, limits: &Limits) -> Result<(), Error> {
     match cmd {
-        LayoutCommand::Init(a) => init(a, out),
-        LayoutCommand::Pack(a) => pack(a, out),
-        LayoutCommand::Unpack(a) => unpack(a, out),
+        LayoutCommand::Init(a) => init(a, out, limits),
+        LayoutCommand::Pack(a) => pack(a, out, limits),
+        LayoutCommand::Unpack(a) => unpack(a, out, limits),
     }
 }
 
-fn init(args: &InitArgs, out: &Output) -> Result<(), Error> {
-    let layout = Layout::init(&args.dir, Limits::default())?;
+fn init(args: &InitArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
+    let layout = Layout::init(&args.dir, limits.clone())?;
     let entries = layout.index()?;
     if !entries.is_empty() {
         out.status(format!(
@@ -88,8 +88,8 @@ fn is_stdio(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-fn pack(args: &PackArgs, out: &Output) -> Result<(), Error> {
-    let layout = Layout::open(&args.dir, Limits::default())?;
+fn pack(args: &PackArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
+    let layout = Layout::open(&args.dir, limits.clone())?;
     let compression = match args.compression {
         CompressionArg::None => Compression::None,
         CompressionArg::Zstd => Compression::Zstd,
@@ -166,8 +166,7 @@ fn pack(args: &PackArgs, out: &Output) -> Result<(), Error> {
     Ok(())
 }
 
-fn unpack(args: &UnpackArgs, out: &Output) -> Result<(), Error> {
-    let limits = Limits::default();
+fn unpack(args: &UnpackArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
     let (input, total): (Box<dyn Read>, Option<u64>) = if is_stdio(&args.input) {
         (Box::new(io::stdin().lock()), None)
     } else {
@@ -177,7 +176,7 @@ fn unpack(args: &UnpackArgs, out: &Output) -> Result<(), Error> {
         (Box::new(f), len)
     };
     let bar = out.progress(total, "unpacking");
-    let (_layout, contents) = tarball::unpack_tarball(bar.wrap_read(input), &args.dir, &limits)?;
+    let (_layout, contents) = tarball::unpack_tarball(bar.wrap_read(input), &args.dir, limits)?;
     bar.finish_and_clear();
     out.text(&format!(
         "unpacked {} into {} ({})\n{}blobs: {}, {} (every digest verified)\n",

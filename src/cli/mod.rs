@@ -8,7 +8,8 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use airlock::Limits;
+use clap::{CommandFactory, Parser, Subcommand};
 
 use output::Output;
 
@@ -22,6 +23,10 @@ pub(crate) struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Override one limit on untrusted input, as NAME=VALUE (repeatable; see formats/layout.md,
+    /// "Limits"; sizes take a KiB, MiB, GiB or TiB suffix).
+    #[arg(long = "limit", global = true, value_name = "NAME=VALUE", value_parser = parse_limit)]
+    limits: Vec<(String, String)>,
     /// More detail on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -58,15 +63,33 @@ pub(crate) fn run() -> ExitCode {
     };
     init_tracing(cli.quiet, cli.verbose);
     let out = Output::new(cli.json, cli.quiet);
+    let mut limits = Limits::default();
+    for (name, value) in &cli.limits {
+        if let Err(e) = limits.set(name, value) {
+            let _ = clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("--limit {name}={value}: {e}\n"),
+            )
+            .with_cmd(&Cli::command())
+            .print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     let result = match &cli.command {
-        Command::Layout(cmd) => layout::run(cmd, &out),
-        Command::Inspect(args) => inspect::run(args, &out),
-        Command::Discover(args) => discover::run(args, &out),
+        Command::Layout(cmd) => layout::run(cmd, &out, &limits),
+        Command::Inspect(args) => inspect::run(args, &out, &limits),
+        Command::Discover(args) => discover::run(args, &out, &limits),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => ExitCode::from(out.error(&e)),
     }
+}
+
+fn parse_limit(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
 }
 
 fn init_tracing(quiet: bool, verbose: u8) {

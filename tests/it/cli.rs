@@ -237,3 +237,29 @@ fn init_refuses_a_non_empty_directory() {
         .success();
     assert!(dir.path().join("new/oci-layout").is_file());
 }
+
+#[test]
+fn limits_can_be_tightened_and_named_wrongly() {
+    let dir = sample_dir();
+    airlock(dir.path())
+        .args(["-q", "layout", "pack", "layout", "-o", "t.tar"])
+        .assert()
+        .success();
+    airlock(dir.path())
+        .args(["--limit", "max_tar_entries=4", "inspect", "t.tar"])
+        .assert()
+        .code(1)
+        .stderr_eq(file!["snapshots/error-limit-exceeded.txt"]);
+    airlock(dir.path())
+        .args(["--limit", "max_tar_entries=1KiB", "inspect", "t.tar"])
+        .assert()
+        .success();
+    airlock(dir.path())
+        .args(["--limit", "max_tar_entries=lots", "inspect", "t.tar"])
+        .assert()
+        .code(2);
+    airlock(dir.path())
+        .args(["--limit", "no_such_limit=1", "inspect", "t.tar"])
+        .assert()
+        .code(2);
+}

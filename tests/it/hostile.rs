@@ -98,23 +98,9 @@ fn limits_for(name: &str, path: &Path) -> Limits {
         let n = value
             .as_u64()
             .unwrap_or_else(|| panic!("{name}: limits.json field {key} is not a number"));
-        let small = || usize::try_from(n).expect("limit fits usize");
-        match key.as_str() {
-            "max_manifest_bytes" => limits.max_manifest_bytes = n,
-            "max_layout_json_bytes" => limits.max_layout_json_bytes = n,
-            "max_index_entries" => limits.max_index_entries = small(),
-            "max_graph_depth" => limits.max_graph_depth = small(),
-            "max_graph_nodes" => limits.max_graph_nodes = small(),
-            "max_referrers_per_subject" => limits.max_referrers_per_subject = small(),
-            "max_tar_entries" => limits.max_tar_entries = n,
-            "max_blob_bytes" => limits.max_blob_bytes = n,
-            "max_tarball_bytes" => limits.max_tarball_bytes = n,
-            "max_buffered_manifest_bytes" => limits.max_buffered_manifest_bytes = n,
-            "max_zstd_window_log" => {
-                limits.max_zstd_window_log = u32::try_from(n).expect("window log fits u32");
-            }
-            other => panic!("{name}: limits.json names unknown field {other:?}"),
-        }
+        limits
+            .set(&key, &n.to_string())
+            .unwrap_or_else(|e| panic!("{name}: limits.json: {e}"));
     }
     limits
 }
