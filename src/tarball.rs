@@ -699,12 +699,20 @@ impl BlobStore for TarballStore {
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        let actual = self
-            .blobs
-            .get(digest)
-            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
-        check_size(digest, size, *actual)
+        check_listed(&self.blobs, digest, size)
     }
+}
+
+/// Checks a blob against the list of blobs a tarball delivered (with their verified sizes).
+fn check_listed(
+    blobs: &BTreeMap<Digest, u64>,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), LayoutError> {
+    let actual = blobs
+        .get(digest)
+        .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
+    check_size(digest, size, *actual)
 }
 
 /// A tarball read, verified blob by blob, and its graph checked for completeness.
@@ -784,11 +792,7 @@ impl BlobStore for Unpacked<'_> {
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        let actual = self
-            .blobs
-            .get(digest)
-            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
-        check_size(digest, size, *actual)
+        check_listed(self.blobs, digest, size)
     }
 }
 
