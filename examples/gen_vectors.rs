@@ -322,6 +322,13 @@ struct Sample {
     manifest: (Digest, Vec<u8>),
     config: (Digest, Vec<u8>),
     layer: (Digest, Vec<u8>),
+    /// The image index over the manifest (the tagged entry of `index.json`).
+    index: (Digest, Vec<u8>),
+    /// The SPDX SBOM referrer manifest (subject: the image manifest), its empty config and its
+    /// SBOM layer.
+    sbom: (Digest, Vec<u8>),
+    sbom_config: (Digest, Vec<u8>),
+    sbom_layer: (Digest, Vec<u8>),
 }
 
 impl Sample {
@@ -353,6 +360,11 @@ impl Sample {
         };
         let config = blob(&digest_at(&doc["config"])?)?;
         let layer = blob(&digest_at(&doc["layers"][0])?)?;
+        let index = blob(&Digest::from_oci(sample.index.digest())?)?;
+        let sbom = blob(&Digest::from_oci(sample.sbom.digest())?)?;
+        let sbom_doc: Value = serde_json::from_slice(&sbom.1)?;
+        let sbom_config = blob(&digest_at(&sbom_doc["config"])?)?;
+        let sbom_layer = blob(&digest_at(&sbom_doc["layers"][0])?)?;
         let oci_layout = fs::read(layout.root().join("oci-layout"))?;
         Ok(Sample {
             tar,
@@ -362,6 +374,10 @@ impl Sample {
             manifest,
             config,
             layer,
+            index,
+            sbom,
+            sbom_config,
+            sbom_layer,
         })
     }
 
@@ -397,8 +413,19 @@ fn layout_tar(
     root: (&str, &Digest, u64),
     oci_layout: &[u8],
 ) -> Vec<u8> {
+    let (media_type, digest, size) = root;
+    let entry = tagged(
+        json!({ "mediaType": media_type, "digest": digest.to_string(), "size": size }),
+        "v1",
+    );
+    layout_tar_with_index(blobs, &index_json(vec![entry]), oci_layout)
+}
+
+/// A layout tarball (as airlock writes it) of `blobs` (each once) and `index` as `index.json`.
+fn layout_tar_with_index(blobs: &[&(Digest, Vec<u8>)], index: &[u8], oci_layout: &[u8]) -> Vec<u8> {
     let mut sorted: Vec<_> = blobs.to_vec();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.dedup_by(|a, b| a.0 == b.0);
     let mut members = vec![
         Member::new("blobs/", b'5', Vec::new()),
         Member::new("blobs/sha256/", b'5', Vec::new()),
@@ -406,20 +433,34 @@ fn layout_tar(
     for (d, bytes) in sorted {
         members.push(Member::new(&blob_name(d), b'0', bytes.clone()));
     }
-    let (media_type, digest, size) = root;
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_INDEX,
-        "manifests": [{
-            "mediaType": media_type,
-            "digest": digest.to_string(),
-            "size": size,
-            "annotations": { media::ANNOTATION_REF_NAME: "v1" },
-        }],
-    });
-    members.push(Member::new("index.json", b'0', to_json_bytes(&index)));
+    members.push(Member::new("index.json", b'0', index.to_vec()));
     members.push(Member::new("oci-layout", b'0', oci_layout.to_vec()));
     emit(&members)
+}
+
+/// An `index.json` (or image index) document listing `manifests`, serialised as airlock does.
+fn index_json(manifests: Vec<Value>) -> Vec<u8> {
+    to_json_bytes(&json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": manifests,
+    }))
+}
+
+/// A descriptor of `blob` as JSON.
+fn desc(media_type: &str, blob: &(Digest, Vec<u8>)) -> Value {
+    json!({ "mediaType": media_type, "digest": blob.0.to_string(), "size": blob.1.len() })
+}
+
+/// `descriptor` with the layout tag annotation `tag`.
+fn tagged(mut descriptor: Value, tag: &str) -> Value {
+    descriptor["annotations"] = json!({ media::ANNOTATION_REF_NAME: tag });
+    descriptor
+}
+
+/// A blob with its digest.
+fn digested(bytes: Vec<u8>) -> (Digest, Vec<u8>) {
+    (Digest::sha256_of(&bytes), bytes)
 }
 
 /// An unrelated blob's digest, for entries that must carry a well-formed blob name.
@@ -769,6 +810,196 @@ fn cases() -> Result<Vec<Case>> {
         .into());
     }
 
+    cases.extend(document_cases(&s)?);
     cases.sort_by_key(|c| c.name);
+    Ok(cases)
+}
+
+/// A plain tarball case with the default limits.
+fn tar_case(name: &'static str, expect: &'static str, readme: &str, input: Vec<u8>) -> Case {
+    Case {
+        name,
+        readme: readme.to_owned(),
+        expect,
+        file: "input.tar",
+        input,
+        limits: None,
+    }
+}
+
+/// Valid tar streams whose JSON documents or content graph other OCI tools would read
+/// differently ("JSON documents", "Graph closure" in `formats/layout.md`).
+#[allow(clippy::too_many_lines)]
+fn document_cases(s: &Sample) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+
+    // A second image manifest (same config and layer, another annotation): what a Go reader
+    // would pick instead of the sample image.
+    let mut other: Value = serde_json::from_slice(&s.manifest.1)?;
+    other["annotations"]["org.opencontainers.image.title"] = json!("the other manifest");
+    let other = digested(to_json_bytes(&other));
+
+    // `"Manifests"` after `"manifests"`: encoding/json folds the keys together and the last one
+    // wins, so Go tools see only the other manifest. Written by hand to keep that key order.
+    let good = to_json_bytes(&json!([tagged(desc(media::OCI_INDEX, &s.index), "latest")]));
+    let shadow = to_json_bytes(&json!([tagged(
+        desc(media::OCI_MANIFEST, &other),
+        "latest"
+    )]));
+    let mut index = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{}\",\"manifests\":",
+        media::OCI_INDEX
+    )
+    .into_bytes();
+    index.extend_from_slice(&good);
+    index.extend_from_slice(b",\"Manifests\":");
+    index.extend_from_slice(&shadow);
+    index.push(b'}');
+    let blobs = [&s.index, &other, &s.config, &s.layer, &s.manifest];
+    cases.push(tar_case(
+        "index-case-variant-key",
+        "invalid-layout-document",
+        "`index.json` with `manifests` (the sample index, tagged `latest`) and then `Manifests` (another manifest, packed too), which Go readers use instead",
+        layout_tar_with_index(&blobs, &index, &s.oci_layout),
+    ));
+
+    // `"layers"` then `"Layers"`: Go tools would pull and run layer B, airlock would verify A.
+    let hidden = digested(emit(&[Member::new(
+        "hidden.txt",
+        b'0',
+        b"only Go readers see this layer\n".to_vec(),
+    )]));
+    let mut doc = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{}\",\"config\":",
+        media::OCI_MANIFEST
+    )
+    .into_bytes();
+    doc.extend_from_slice(&to_json_bytes(&desc(media::OCI_CONFIG, &s.config)));
+    doc.extend_from_slice(b",\"layers\":");
+    doc.extend_from_slice(&to_json_bytes(&json!([desc(
+        media::OCI_LAYER_TAR,
+        &s.layer
+    )])));
+    doc.extend_from_slice(b",\"Layers\":");
+    doc.extend_from_slice(&to_json_bytes(&json!([desc(
+        media::OCI_LAYER_TAR,
+        &hidden
+    )])));
+    doc.push(b'}');
+    let two_layers = digested(doc);
+    cases.push(tar_case(
+        "manifest-case-variant-key",
+        "invalid-manifest",
+        "an image manifest with `layers` (layer A) and then `Layers` (layer B, packed too), which Go readers use instead",
+        layout_tar(
+            &[&s.config, &s.layer, &hidden, &two_layers],
+            (media::OCI_MANIFEST, &two_layers.0, two_layers.1.len() as u64),
+            &s.oci_layout,
+        ),
+    ));
+
+    // The SBOM referrer with `subject` spelt `ſubject` (U+017F LATIN SMALL LETTER LONG S): Go
+    // folds it to `subject` and lists the SBOM as the image's referrer; serde ignores it.
+    let mut sbom: Value = serde_json::from_slice(&s.sbom.1)?;
+    let subject = sbom
+        .as_object_mut()
+        .and_then(|o| o.remove("subject"))
+        .ok_or("sample SBOM has no subject")?;
+    sbom["\u{17f}ubject"] = subject;
+    let sbom = digested(to_json_bytes(&sbom));
+    let mut sbom_entry = desc(media::OCI_MANIFEST, &sbom);
+    sbom_entry["artifactType"] = json!(media::SPDX_JSON);
+    let index = index_json(vec![
+        tagged(desc(media::OCI_MANIFEST, &s.manifest), "v1"),
+        sbom_entry,
+    ]);
+    cases.push(tar_case(
+        "manifest-unicode-key",
+        "invalid-manifest",
+        "an SBOM manifest whose subject key is `\u{17f}ubject` (U+017F, which Go folds to `subject`), listed untagged beside the image",
+        layout_tar_with_index(
+            &[&s.config, &s.layer, &s.manifest, &sbom, &s.sbom_config, &s.sbom_layer],
+            &index,
+            &s.oci_layout,
+        ),
+    ));
+
+    let index = index_json(vec![
+        tagged(desc(media::OCI_MANIFEST, &s.manifest), "latest"),
+        tagged(desc(media::OCI_MANIFEST, &other), "latest"),
+    ]);
+    cases.push(tar_case(
+        "duplicate-tag",
+        "invalid-layout-document",
+        "`index.json` with two entries tagged `latest` naming different (complete) manifests: tools disagree on which counts",
+        layout_tar_with_index(&[&s.config, &s.layer, &s.manifest, &other], &index, &s.oci_layout),
+    ));
+
+    // A "ustar\0" magic with version "xx": not POSIX ustar, not GNU. GNU tar still joins the
+    // prefix field to the name and extracts `inner/index.json`; others ignore the prefix.
+    let mut members = s.members.clone();
+    let index_at = s.position("index.json")?;
+    let header = &mut members[index_at];
+    header.header[263..265].copy_from_slice(b"xx");
+    put_str(&mut header.header[345..500], "inner");
+    header.fix_checksum();
+    cases.push(tar_case(
+        "v7-header-prefix",
+        "unsupported-entry",
+        "the `index.json` header with magic `ustar\\0`, version `xx` and prefix `inner` (GNU tar extracts `inner/index.json`)",
+        emit(&members),
+    ));
+
+    // Index R lists M1 and X; M1 lists X again, as an opaque layer.
+    let m1 = digested(to_json_bytes(&json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "config": desc(media::OCI_CONFIG, &s.config),
+        "layers": [desc("application/octet-stream", &s.manifest)],
+    })));
+    let r = digested(index_json(vec![
+        desc(media::OCI_MANIFEST, &m1),
+        desc(media::OCI_MANIFEST, &s.manifest),
+    ]));
+    cases.push(tar_case(
+        "digest-as-blob-and-manifest",
+        "inconsistent-graph",
+        "an index listing manifests M1 and X, where M1 lists X's digest as an `application/octet-stream` layer (one digest, two kinds)",
+        layout_tar(
+            &[&s.config, &s.layer, &s.manifest, &m1, &r],
+            (media::OCI_INDEX, &r.0, r.1.len() as u64),
+            &s.oci_layout,
+        ),
+    ));
+
+    let opaque = digested(index_json(vec![desc(
+        "application/octet-stream",
+        &s.manifest,
+    )]));
+    cases.push(tar_case(
+        "index-child-not-manifest",
+        "invalid-manifest",
+        "an image index whose `manifests` entry has media type `application/octet-stream` (pointing at a real image manifest)",
+        layout_tar(
+            &[&s.config, &s.layer, &s.manifest, &opaque],
+            (media::OCI_INDEX, &opaque.0, opaque.1.len() as u64),
+            &s.oci_layout,
+        ),
+    ));
+
+    let entries = (0..50)
+        .map(|i| tagged(desc(media::OCI_INDEX, &s.index), &format!("t{i}")))
+        .collect();
+    cases.push(tar_case(
+        "many-roots-shared-graph",
+        "ok",
+        "`index.json` with 50 entries (tags `t0` to `t49`) all naming the same image index: one graph of 4 nodes, walked once",
+        layout_tar_with_index(
+            &[&s.index, &s.config, &s.layer, &s.manifest],
+            &index_json(entries),
+            &s.oci_layout,
+        ),
+    ));
+
     Ok(cases)
 }

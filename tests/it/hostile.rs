@@ -150,6 +150,7 @@ fn graph_outcome(e: &GraphError) -> &'static str {
         }
         GraphError::InvalidDigest { .. } => "invalid-digest",
         GraphError::Cycle { .. } => "cycle",
+        GraphError::Inconsistent { .. } => "inconsistent-graph",
         GraphError::TooDeep { .. }
         | GraphError::TooManyNodes { .. }
         | GraphError::TooManyEntries { .. }
@@ -318,6 +319,75 @@ fn vectors_match_generator() {
             rel.display()
         );
     }
+}
+
+#[test]
+fn many_roots_share_one_graph() {
+    let v = load_vector(&vectors_dir().join("many-roots-shared-graph"));
+    // Small on purpose: the walk must not repeat per root, and the vector must stay cheap.
+    let len = fs::metadata(&v.input).expect("stat input").len();
+    assert!(len < 64 * 1024, "the vector is {len} bytes; keep it small");
+    let inspected = inspect_tarball(open(&v), &v.limits).expect("the vector is accepted");
+    let entries = &inspected.contents.entries;
+    assert_eq!(entries.len(), 50, "one index.json entry per tag");
+    let distinct: std::collections::BTreeSet<_> = entries.iter().map(|e| &e.digest).collect();
+    assert_eq!(distinct.len(), 1, "every entry names the same index");
+    let graph = &inspected.graph;
+    assert_eq!(graph.roots.len(), 1, "one root per distinct digest");
+    // index, image manifest, config, layer: every blob of the tarball, each once.
+    assert_eq!(graph.nodes.len(), 4);
+    assert_eq!(
+        graph.nodes.keys().collect::<Vec<_>>(),
+        inspected.contents.blobs.keys().collect::<Vec<_>>(),
+        "the graph's nodes are the tarball's distinct blobs"
+    );
+    // child, config, layer: recorded once, not once per root.
+    assert_eq!(graph.edges.len(), 3, "{:?}", graph.edges);
+}
+
+/// Every path below `root` (directories too), with the bytes of each file.
+fn snapshot(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    let mut all: Vec<(PathBuf, Option<Vec<u8>>)> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.expect("walk layout"))
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .expect("below root")
+                .to_path_buf();
+            let bytes = e
+                .file_type()
+                .is_file()
+                .then(|| fs::read(e.path()).expect("read layout file"));
+            (rel, bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn unpack_refuses_an_existing_layout_and_leaves_it_alone() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let target = tmp.path().join("layout");
+    let existing = airlock::layout::Layout::init(&target, Limits::default()).expect("init layout");
+    existing
+        .write_blob_bytes(b"already in the target layout\n")
+        .expect("write a blob");
+    let before = snapshot(&target);
+    assert!(before.len() > 4, "the layout holds its files and the blob");
+    let v = load_vector(&vectors_dir().join("ok"));
+    let result = unpack_tarball(open(&v), &target, &v.limits);
+    match &result {
+        Err(TarballError::Layout(LayoutError::NotEmpty(dir))) => assert_eq!(dir, &target),
+        other => panic!("unpack into an existing layout: expected NotEmpty, got {other:?}"),
+    }
+    assert_eq!(
+        snapshot(&target),
+        before,
+        "the existing layout is unchanged"
+    );
 }
 
 fn airlock(args: &[&std::ffi::OsStr]) -> std::process::Output {
