@@ -695,6 +695,7 @@ impl<S: BlobStore> Walker<'_, S> {
         }
         let media_type = desc.media_type().to_string();
         let kind = media::kind_of(&media_type);
+        tracing::debug!(%digest, %media_type, depth = self.path.len(), "visit");
         if kind == Kind::Blob {
             self.source
                 .store

@@ -574,6 +574,7 @@ pub fn read_tarball(
                     }
                 };
                 result.map_err(|e| ctx.blob(e, recording.failed, &raw_name))?;
+                tracing::debug!(%digest, size, "blob verified");
                 blobs.insert(digest, size);
             }
         }
@@ -617,6 +618,7 @@ pub fn read_tarball(
     let index_json = index_json.ok_or(TarballError::MissingFile(INDEX_FILE))?;
     layout::check_layout_marker(&oci_layout, "oci-layout in tarball")?;
     let entries = parse_index_entries(&index_json, "index.json in tarball", limits)?;
+    tracing::info!(%compression, blobs = blobs.len(), entries = entries.len(), tar_bytes = counting.count, "tarball read and verified");
     Ok(TarballContents {
         compression,
         oci_layout,
