@@ -102,6 +102,24 @@ fn parse_number(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest_bytes: 4 * 1024 * 1024,
+            max_layout_json_bytes: 16 * 1024 * 1024,
+            max_index_entries: 10_000,
+            max_graph_depth: 32,
+            max_graph_nodes: 100_000,
+            max_referrers_per_subject: 1_000,
+            max_tar_entries: 1_000_000,
+            max_blob_bytes: 256 * 1024 * 1024 * 1024,
+            max_tarball_bytes: 1024 * 1024 * 1024 * 1024,
+            max_buffered_manifest_bytes: 32 * 1024 * 1024,
+            max_zstd_window_log: 25,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Limits;
@@ -119,24 +137,6 @@ mod tests {
         assert!(l.set("no_such_limit", "1").is_err());
         for name in Limits::NAMES {
             l.set(name, "12").unwrap();
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_manifest_bytes: 4 * 1024 * 1024,
-            max_layout_json_bytes: 16 * 1024 * 1024,
-            max_index_entries: 10_000,
-            max_graph_depth: 32,
-            max_graph_nodes: 100_000,
-            max_referrers_per_subject: 1_000,
-            max_tar_entries: 1_000_000,
-            max_blob_bytes: 256 * 1024 * 1024 * 1024,
-            max_tarball_bytes: 1024 * 1024 * 1024 * 1024,
-            max_buffered_manifest_bytes: 32 * 1024 * 1024,
-            max_zstd_window_log: 25,
         }
     }
 }
