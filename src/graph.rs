@@ -552,6 +552,18 @@ impl Graph {
         Ok(walker.graph)
     }
 
+    /// The closure of every top-level entry of a store: referrers indexed from `entries`, then
+    /// all entries walked together.
+    pub fn walk_entries<S: BlobStore>(
+        store: S,
+        entries: &[IndexEntry],
+        limits: &Limits,
+    ) -> Result<Graph, GraphError> {
+        let indexed = Indexed::new(store, entries, limits)?;
+        let roots: Vec<Descriptor> = entries.iter().map(|e| e.descriptor.clone()).collect();
+        Graph::walk_all(&indexed, &roots, limits)
+    }
+
     /// Edges leaving `digest`, in discovery order.
     pub fn edges_from<'a>(&'a self, digest: &Digest) -> impl Iterator<Item = &'a Edge> + 'a {
         self.out

@@ -12,13 +12,12 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::rc::Rc;
 
 use crate::digest::{Algorithm, Digest, DigestError, Expected, HashingReader, digest_error};
-use crate::graph::{BlobStore, Graph, GraphError, Indexed, check_size};
+use crate::graph::{BlobStore, Graph, GraphError, check_size};
 use crate::layout::{
     self, BLOBS_DIR, INDEX_FILE, IndexEntry, Layout, LayoutError, OCI_LAYOUT_FILE,
     parse_index_entries,
 };
 use crate::limits::Limits;
-use oci_spec::image::Descriptor;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -770,13 +769,7 @@ pub fn inspect_tarball(
         Ok(())
     })?;
     store.blobs = contents.blobs.clone();
-    let indexed = Indexed::new(store, &contents.entries, limits)?;
-    let roots: Vec<Descriptor> = contents
-        .entries
-        .iter()
-        .map(|e| e.descriptor.clone())
-        .collect();
-    let graph = Graph::walk_all(&indexed, &roots, limits)?;
+    let graph = Graph::walk_entries(store, &contents.entries, limits)?;
     Ok(InspectedTarball { contents, graph })
 }
 
@@ -826,13 +819,7 @@ pub fn unpack_tarball(
         layout: &layout,
         blobs: &contents.blobs,
     };
-    let indexed = Indexed::new(store, &contents.entries, limits)?;
-    let roots: Vec<Descriptor> = contents
-        .entries
-        .iter()
-        .map(|e| e.descriptor.clone())
-        .collect();
-    Graph::walk_all(&indexed, &roots, limits)?;
+    Graph::walk_entries(store, &contents.entries, limits)?;
     // Blobs durable first, then the index that names them.
     layout.sync_blob_dirs()?;
     layout.replace_index(&contents.index_json)?;
@@ -895,9 +882,7 @@ pub fn write_tarball(
         &layout.root().join(INDEX_FILE).display().to_string(),
         limits,
     )?;
-    let indexed = Indexed::new(layout, &entries, limits)?;
-    let roots: Vec<Descriptor> = entries.iter().map(|e| e.descriptor.clone()).collect();
-    let graph = Graph::walk_all(&indexed, &roots, limits)?;
+    let graph = Graph::walk_entries(layout, &entries, limits)?;
     let blobs: BTreeMap<Digest, u64> = graph
         .nodes
         .into_iter()

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use airlock::graph::{Graph, Indexed};
+use airlock::graph::Graph;
 use airlock::layout::{IndexEntry, Layout};
 use airlock::tarball::{self, TarballError};
 use airlock::{Digest, Error, Limits};
@@ -54,9 +54,7 @@ pub(crate) fn run(args: &InspectArgs, out: &Output, limits: &Limits) -> Result<(
 fn inspect_dir(args: &InspectArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
     let layout = Layout::open(&args.path, limits.clone())?;
     let entries = layout.index()?;
-    let indexed = Indexed::new(&layout, &entries, limits)?;
-    let roots: Vec<_> = entries.iter().map(|e| e.descriptor.clone()).collect();
-    let graph = Graph::walk_all(&indexed, &roots, limits)?;
+    let graph = Graph::walk_entries(&layout, &entries, limits)?;
     // Every blob the roots reach is hashed in full.
     let blobs: BTreeMap<Digest, u64> = graph
         .nodes
