@@ -114,8 +114,8 @@ impl Default for Limits {
             max_tar_entries: 1_000_000,
             max_blob_bytes: 256 * 1024 * 1024 * 1024,
             max_tarball_bytes: 1024 * 1024 * 1024 * 1024,
-            max_buffered_manifest_bytes: 32 * 1024 * 1024,
-            max_zstd_window_log: 25,
+            max_buffered_manifest_bytes: 16 * 1024 * 1024,
+            max_zstd_window_log: 24,
         }
     }
 }

@@ -753,7 +753,19 @@ pub fn inspect_tarball(
         if size > limits.max_manifest_bytes {
             return Ok(());
         }
+        // Look at the start first: layers and other non-JSON blobs are never buffered.
         data.clear();
+        let head = size.min(1024);
+        reader
+            .take(head)
+            .read_to_end(&mut data)
+            .map_err(TarballError::io("read blob"))?;
+        let first = data
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if first != Some(&b'{') {
+            return Ok(());
+        }
         reader
             .read_to_end(&mut data)
             .map_err(TarballError::io("read blob"))?;
@@ -765,7 +777,9 @@ pub fn inspect_tarball(
             return Ok(());
         }
         buffered += size;
-        store.manifests.insert(digest.clone(), data.clone());
+        store
+            .manifests
+            .insert(digest.clone(), std::mem::take(&mut data));
         Ok(())
     })?;
     store.blobs = contents.blobs.clone();
