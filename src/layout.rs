@@ -373,6 +373,9 @@ impl Layout {
             path: final_path,
             source: e.error,
         })?;
+        // One blob at a time (builders, not bulk transfers): make its name durable now. Bulk
+        // writers use `write_verified` and `sync_blob_dirs` once at the end.
+        sync_dir(&dir)?;
         Ok((digest, size))
     }
 
