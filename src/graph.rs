@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
@@ -134,6 +135,14 @@ pub enum GraphError {
         /// The path closing the cycle.
         path: GraphPath,
     },
+    /// More edges than `max_graph_edges`.
+    #[error("graph has more than {limit} edges (max_graph_edges) at {path}")]
+    TooManyEdges {
+        /// Where the limit was hit.
+        path: GraphPath,
+        /// The limit.
+        limit: usize,
+    },
     /// More nodes than `max_graph_nodes`.
     #[error("graph has more than {limit} nodes (max_graph_nodes) at {path}")]
     TooManyNodes {
@@ -199,7 +208,29 @@ pub fn parse_manifest(
     // reverse) is reported as the confusion it is rather than as a missing field.
     crate::json::check_keys(bytes).map_err(invalid)?;
     check_media_type(sniff_media_type(bytes), descriptor_media_type)?;
+    // A document that is both a manifest and an index would be read as either by tools that go
+    // by content (the pattern of CVE-2021-41190): refuse the other kind's fields.
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        manifests: Option<serde::de::IgnoredAny>,
+        config: Option<serde::de::IgnoredAny>,
+        layers: Option<serde::de::IgnoredAny>,
+    }
+    let shape: Shape = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
     let kind = media::kind_of(descriptor_media_type);
+    match kind {
+        Kind::Manifest if shape.manifests.is_some() => {
+            return Err(invalid(
+                "a manifest with a \"manifests\" field (ambiguous with an index)".into(),
+            ));
+        }
+        Kind::Index if shape.config.is_some() || shape.layers.is_some() => {
+            return Err(invalid(
+                "an index with \"config\" or \"layers\" (ambiguous with a manifest)".into(),
+            ));
+        }
+        _ => {}
+    }
     let sorted = |a: &Option<std::collections::HashMap<String, String>>| {
         a.as_ref()
             .map(|m| m.clone().into_iter().collect())
@@ -217,6 +248,12 @@ pub fn parse_manifest(
                     limits.max_index_entries
                 )));
             }
+            check_sizes(
+                std::iter::once(m.config())
+                    .chain(m.layers())
+                    .chain(m.subject()),
+            )
+            .map_err(invalid)?;
             let mut children = vec![(EdgeKind::Config, m.config().clone())];
             children.extend(m.layers().iter().map(|l| (EdgeKind::Layer, l.clone())));
             let artifact_type = m
@@ -243,6 +280,7 @@ pub fn parse_manifest(
                     limits.max_index_entries
                 )));
             }
+            check_sizes(i.manifests().iter().chain(i.subject())).map_err(invalid)?;
             if let Some((n, d)) = i
                 .manifests()
                 .iter()
@@ -269,6 +307,18 @@ pub fn parse_manifest(
         Kind::Blob => Err(invalid(format!(
             "media type {descriptor_media_type:?} is not a manifest or index"
         ))),
+    }
+}
+
+/// Descriptor sizes above `i64::MAX` parse here but not in Go (the image-spec's `int64`).
+fn check_sizes<'a>(descriptors: impl IntoIterator<Item = &'a Descriptor>) -> Result<(), String> {
+    match descriptors.into_iter().find(|d| d.size() > i64::MAX as u64) {
+        Some(d) => Err(format!(
+            "descriptor {} has size {}, above the int64 range",
+            d.digest(),
+            d.size()
+        )),
+        None => Ok(()),
     }
 }
 
@@ -312,14 +362,24 @@ fn manifest_error(
 /// later a registry.
 pub trait BlobStore {
     /// The verified bytes of a manifest or index, at most `max` bytes.
-    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError>;
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError>;
     /// Checks that a blob is present with the right size (cheaply; its content is verified when
     /// it is streamed).
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError>;
 }
 
 impl<T: BlobStore + ?Sized> BlobStore for &T {
-    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
         (**self).fetch_manifest(digest, size, max)
     }
 
@@ -329,8 +389,14 @@ impl<T: BlobStore + ?Sized> BlobStore for &T {
 }
 
 impl BlobStore for Layout {
-    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
         self.read_blob_capped(digest, Some(size), max)
+            .map(Arc::from)
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
@@ -479,8 +545,9 @@ pub struct Node {
     /// Manifest, index or blob.
     pub kind: Kind,
     /// For manifests and indexes: the exact bytes as read (verified against the digest).
-    pub raw: Option<Vec<u8>>,
-    /// For manifests and indexes: what they declare.
+    pub raw: Option<Arc<[u8]>>,
+    /// For manifests and indexes: what they declare. Its `children` are empty here: they are the
+    /// graph's edges from this node.
     pub parsed: Option<ParsedManifest>,
 }
 
@@ -535,7 +602,7 @@ impl Graph {
                 edges: Vec::new(),
                 out: HashMap::new(),
             },
-            edge_set: HashSet::new(),
+            manifest_bytes: 0,
             path: Vec::new(),
         };
         for root in roots {
@@ -657,7 +724,8 @@ struct Walker<'a, S> {
     source: &'a Indexed<S>,
     limits: &'a Limits,
     graph: Graph,
-    edge_set: HashSet<(Digest, Digest, EdgeKind)>,
+    /// Bytes of manifests held in `graph` so far.
+    manifest_bytes: u64,
     path: Vec<Digest>,
 }
 
@@ -744,9 +812,20 @@ impl<S: BlobStore> Walker<'_, S> {
                 path: self.here(&digest),
                 source,
             })?;
-        let parsed = parse_manifest(&raw, &media_type, self.limits)
+        self.manifest_bytes += raw.len() as u64;
+        if self.manifest_bytes > self.limits.max_graph_manifest_bytes {
+            return Err(GraphError::Layout {
+                path: self.here(&digest),
+                source: LayoutError::TooLarge {
+                    what: "the manifests of one graph (max_graph_manifest_bytes)".into(),
+                    limit: self.limits.max_graph_manifest_bytes,
+                },
+            });
+        }
+        let mut parsed = parse_manifest(&raw, &media_type, self.limits)
             .map_err(|p| manifest_error(p, &digest, self.here(&digest), &media_type))?;
-        let children = parsed.children.clone();
+        // The children become the graph's edges; the node does not keep a second copy.
+        let children = std::mem::take(&mut parsed.children);
         self.graph.nodes.insert(
             digest.clone(),
             Node {
@@ -767,6 +846,9 @@ impl<S: BlobStore> Walker<'_, S> {
         let edges = children
             .into_iter()
             .chain(referrers.into_iter().map(|r| (EdgeKind::Referrer, r)));
+        // Every edge from this node is added here, during its only visit: duplicates (an index
+        // listing one manifest twice) are found among its own edges.
+        let mut added: HashSet<(Digest, EdgeKind)> = HashSet::new();
         for (kind, child) in edges {
             let child_digest =
                 descriptor_digest(&child).map_err(|source| GraphError::InvalidDigest {
@@ -774,10 +856,13 @@ impl<S: BlobStore> Walker<'_, S> {
                     path: GraphPath(self.path.clone()),
                     source,
                 })?;
-            if self
-                .edge_set
-                .insert((digest.clone(), child_digest.clone(), kind))
-            {
+            if added.insert((child_digest.clone(), kind)) {
+                if self.graph.edges.len() >= self.limits.max_graph_edges {
+                    return Err(GraphError::TooManyEdges {
+                        path: self.here(&child_digest),
+                        limit: self.limits.max_graph_edges,
+                    });
+                }
                 let index = self.graph.edges.len();
                 self.graph
                     .out
@@ -842,8 +927,8 @@ mod tests {
         assert_eq!(g.nodes.len(), 9);
         let raw = g.nodes[&sig_digest].raw.as_ref().unwrap();
         assert_eq!(
-            raw,
-            &std::fs::read(layout.blob_path(&sig_digest)).unwrap(),
+            &raw[..],
+            &std::fs::read(layout.blob_path(&sig_digest)).unwrap()[..],
             "bytes kept as read"
         );
         assert!(g.tree(false).contains("[referrer]"));
@@ -932,10 +1017,10 @@ mod tests {
     struct Forged(HashMap<Digest, Vec<u8>>);
 
     impl BlobStore for Forged {
-        fn fetch_manifest(&self, d: &Digest, _: u64, _: u64) -> Result<Vec<u8>, LayoutError> {
+        fn fetch_manifest(&self, d: &Digest, _: u64, _: u64) -> Result<Arc<[u8]>, LayoutError> {
             self.0
                 .get(d)
-                .cloned()
+                .map(|v| Arc::from(v.as_slice()))
                 .ok_or_else(|| LayoutError::BlobMissing(d.clone()))
         }
         fn check_blob(&self, _: &Digest, _: u64) -> Result<(), LayoutError> {

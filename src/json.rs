@@ -37,6 +37,10 @@ const KNOWN_FIELDS: &[&str] = &[
     "imageLayoutVersion",
 ];
 
+/// Names the `oci-spec` crate reads for `os.version` and `os.features`: refused, so that airlock
+/// never reads a value Go ignores.
+const SERDE_ONLY: &[&str] = &["os_version", "os_features"];
+
 /// Checks every object in `bytes`: keys are ASCII, no two keys are equal ignoring ASCII case, and
 /// no key is a known field name in another case. Returns the first problem found.
 pub fn check_keys(bytes: &[u8]) -> Result<(), String> {
@@ -101,6 +105,11 @@ impl<'de> Visitor<'de> for Walk {
                     "object has key {key:?} twice, ignoring case (JSON readers disagree on which counts)"
                 )));
             }
+            if SERDE_ONLY.contains(&key.as_str()) {
+                return Err(de::Error::custom(format!(
+                    "object key {key:?} is not an OCI field (the OCI name uses a dot)"
+                )));
+            }
             if let Some(known) = KNOWN_FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&key))
                 && *known != key
             {
@@ -136,6 +145,7 @@ mod tests {
             r#"{"Subject":{}}"#,
             r#"{"annotations":{"x":"1","X":"2"}}"#,
             r#"{"mediaType":"a","mediaType":"b"}"#,
+            r#"{"platform":{"os":"linux","os_version":"1"}}"#,
             "{\"\u{17f}ize\":1}",
         ] {
             assert!(

@@ -673,6 +673,10 @@ pub fn check_layout_marker(bytes: &[u8], what: &str) -> Result<(), LayoutError> 
         #[serde(rename = "imageLayoutVersion")]
         version: String,
     }
+    crate::json::check_keys(bytes).map_err(|reason| LayoutError::InvalidDocument {
+        path: what.to_owned(),
+        reason,
+    })?;
     let m: Marker = serde_json::from_slice(bytes).map_err(|e| LayoutError::InvalidDocument {
         path: what.to_owned(),
         reason: e.to_string(),
@@ -775,12 +779,17 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError>
 /// Opens a file of a layout for reading, refusing anything but a regular file: a FIFO or a
 /// device (even behind a symbolic link) would block or never end. The open does not block.
 pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    // Checked before opening (opening some devices has effects) and again on the open handle
+    // (the path may have changed in between).
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, NotRegularFile));
+    }
     #[cfg(unix)]
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
         fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)?
     };
     #[cfg(not(unix))]

@@ -18,6 +18,10 @@ pub struct Limits {
     pub max_graph_depth: usize,
     /// Most distinct nodes (manifests and blobs) in one graph walk.
     pub max_graph_nodes: usize,
+    /// Most edges (children, configs, layers, referrers) in one graph walk.
+    pub max_graph_edges: usize,
+    /// Most bytes of manifests one graph walk holds (they are kept as read).
+    pub max_graph_manifest_bytes: u64,
     /// Most referrers of one subject.
     pub max_referrers_per_subject: usize,
     /// Most entries (files and directories) in one tarball.
@@ -41,6 +45,8 @@ impl Limits {
         "max_index_entries",
         "max_graph_depth",
         "max_graph_nodes",
+        "max_graph_edges",
+        "max_graph_manifest_bytes",
         "max_referrers_per_subject",
         "max_tar_entries",
         "max_blob_bytes",
@@ -60,6 +66,8 @@ impl Limits {
             "max_index_entries" => self.max_index_entries = small()?,
             "max_graph_depth" => self.max_graph_depth = small()?,
             "max_graph_nodes" => self.max_graph_nodes = small()?,
+            "max_graph_edges" => self.max_graph_edges = small()?,
+            "max_graph_manifest_bytes" => self.max_graph_manifest_bytes = n,
             "max_referrers_per_subject" => self.max_referrers_per_subject = small()?,
             "max_tar_entries" => self.max_tar_entries = n,
             "max_blob_bytes" => self.max_blob_bytes = n,
@@ -109,9 +117,11 @@ impl Default for Limits {
             max_layout_json_bytes: 16 * 1024 * 1024,
             max_index_entries: 10_000,
             max_graph_depth: 32,
-            max_graph_nodes: 100_000,
+            max_graph_nodes: 50_000,
+            max_graph_edges: 50_000,
+            max_graph_manifest_bytes: 16 * 1024 * 1024,
             max_referrers_per_subject: 1_000,
-            max_tar_entries: 1_000_000,
+            max_tar_entries: 200_000,
             max_blob_bytes: 256 * 1024 * 1024 * 1024,
             max_tarball_bytes: 1024 * 1024 * 1024 * 1024,
             max_buffered_manifest_bytes: 16 * 1024 * 1024,

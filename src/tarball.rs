@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::digest::{Algorithm, Digest, DigestError, Expected, HashingReader, digest_error};
 use crate::graph::{BlobStore, Graph, GraphError, check_size};
@@ -507,7 +508,12 @@ pub fn read_tarball(
                 kind: format!("{entry_type:?} for this path"),
             });
         }
-        if !seen.insert(name.clone()) {
+        // Blob names are checked against the blob list itself; only the few other names are kept.
+        let duplicate = match &kind {
+            EntryName::Blob(d) => blobs.contains_key(d),
+            _ => !seen.insert(name.clone()),
+        };
+        if duplicate {
             return Err(TarballError::Duplicate(raw_name));
         }
         match kind {
@@ -664,16 +670,28 @@ fn apply_pax(data: &[u8], header_name: &str) -> Result<Option<String>, TarballEr
 
 /// A tarball's content held for a graph check: manifests in memory (bounded), blobs by size.
 #[derive(Debug, Default)]
-pub struct TarballStore {
-    manifests: HashMap<Digest, Vec<u8>>,
-    blobs: BTreeMap<Digest, u64>,
+pub struct TarballStore<'a> {
+    manifests: HashMap<Digest, Arc<[u8]>>,
+    blobs: Option<&'a BTreeMap<Digest, u64>>,
     /// Small blobs not held because the memory budget was spent.
     over_budget: HashSet<Digest>,
     budget: u64,
 }
 
-impl BlobStore for TarballStore {
-    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+impl TarballStore<'_> {
+    fn blobs(&self) -> &BTreeMap<Digest, u64> {
+        static NONE: BTreeMap<Digest, u64> = BTreeMap::new();
+        self.blobs.unwrap_or(&NONE)
+    }
+}
+
+impl BlobStore for TarballStore<'_> {
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
         let Some(bytes) = self.manifests.get(digest) else {
             if self.over_budget.contains(digest) {
                 return Err(LayoutError::TooLarge {
@@ -681,7 +699,7 @@ impl BlobStore for TarballStore {
                     limit: self.budget,
                 });
             }
-            return Err(match self.blobs.get(digest) {
+            return Err(match self.blobs().get(digest) {
                 Some(_) => LayoutError::InvalidDocument {
                     path: digest.to_string(),
                     reason: "referenced as a manifest but not a JSON document".into(),
@@ -696,11 +714,11 @@ impl BlobStore for TarballStore {
                 limit: max,
             });
         }
-        Ok(bytes.clone())
+        Ok(Arc::clone(bytes))
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        check_listed(&self.blobs, digest, size)
+        check_listed(self.blobs(), digest, size)
     }
 }
 
@@ -755,14 +773,23 @@ pub fn inspect_tarball(
         }
         // Look at the start first: layers and other non-JSON blobs are never buffered.
         data.clear();
-        let head = size.min(1024);
-        reader
-            .take(head)
-            .read_to_end(&mut data)
-            .map_err(TarballError::io("read blob"))?;
-        let first = data
-            .iter()
-            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        // Read 1 KiB at a time while there is only leading whitespace.
+        let mut first = None;
+        while first.is_none() && (data.len() as u64) < size {
+            let start = data.len();
+            (&mut *reader)
+                .take(1024)
+                .read_to_end(&mut data)
+                .map_err(TarballError::io("read blob"))?;
+            if data.len() == start {
+                break;
+            }
+            first = data[start..]
+                .iter()
+                .copied()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        }
+        let first = first.as_ref();
         if first != Some(&b'{') {
             return Ok(());
         }
@@ -779,10 +806,10 @@ pub fn inspect_tarball(
         buffered += size;
         store
             .manifests
-            .insert(digest.clone(), std::mem::take(&mut data));
+            .insert(digest.clone(), Arc::from(data.as_slice()));
         Ok(())
     })?;
-    store.blobs = contents.blobs.clone();
+    store.blobs = Some(&contents.blobs);
     let graph = Graph::walk_entries(store, &contents.entries, limits)?;
     Ok(InspectedTarball { contents, graph })
 }
@@ -795,7 +822,12 @@ struct Unpacked<'a> {
 }
 
 impl BlobStore for Unpacked<'_> {
-    fn fetch_manifest(&self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError> {
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
         self.check_blob(digest, size)?;
         self.layout.fetch_manifest(digest, size, max)
     }

@@ -79,8 +79,23 @@ fn node_json(
         "mediaType": node.descriptor.media_type().to_string(),
         "size": node.descriptor.size(),
         "artifactType": parsed.and_then(|p| p.artifact_type.clone()),
-        "platform": node.descriptor.platform(),
+        "platform": node.descriptor.platform().as_ref().map(platform_json),
         "annotations": parsed.map(|p| json!(p.annotations)),
         "children": children,
     })
+}
+
+/// A platform with the image-spec's key names (`os.version`, `os.features`).
+fn platform_json(p: &oci_spec::image::Platform) -> Value {
+    let mut v = json!({ "architecture": p.architecture().to_string(), "os": p.os().to_string() });
+    if let Some(x) = p.os_version() {
+        v["os.version"] = json!(x);
+    }
+    if let Some(x) = p.os_features() {
+        v["os.features"] = json!(x);
+    }
+    if let Some(x) = p.variant() {
+        v["variant"] = json!(x);
+    }
+    v
 }
