@@ -1013,6 +1013,70 @@ mod tests {
         assert!(matches!(err, GraphError::MediaTypeMismatch { .. }), "{err}");
     }
 
+    #[test]
+    fn ambiguous_documents_and_out_of_range_sizes_are_refused() {
+        let limits = Limits::default();
+        let d = Digest::sha256_of(b"x").to_string();
+        let poly = json!({"schemaVersion": 2, "config": {"mediaType": media::OCI_CONFIG, "digest": d, "size": 1},
+            "layers": [], "manifests": []});
+        let err = parse_manifest(
+            &serde_json::to_vec(&poly).unwrap(),
+            media::OCI_MANIFEST,
+            &limits,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ManifestProblem::Invalid(r) if r.contains("ambiguous")),
+            "{err:?}"
+        );
+        let err = parse_manifest(
+            &serde_json::to_vec(&poly).unwrap(),
+            media::OCI_INDEX,
+            &limits,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ManifestProblem::Invalid(r) if r.contains("ambiguous")),
+            "{err:?}"
+        );
+        let huge = json!({"schemaVersion": 2, "config": {"mediaType": media::OCI_CONFIG, "digest": d, "size": 1},
+            "layers": [], "subject": {"mediaType": media::OCI_MANIFEST, "digest": d, "size": u64::MAX}});
+        let err = parse_manifest(
+            &serde_json::to_vec(&huge).unwrap(),
+            media::OCI_MANIFEST,
+            &limits,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ManifestProblem::Invalid(r) if r.contains("int64")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn edge_and_manifest_budgets_bound_a_walk() {
+        let (_d, layout, s) = sample();
+        let few_edges = Limits {
+            max_graph_edges: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            walk(&layout, &s.index, &few_edges),
+            Err(GraphError::TooManyEdges { .. })
+        ));
+        let few_bytes = Limits {
+            max_graph_manifest_bytes: 300,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            walk(&layout, &s.index, &few_bytes),
+            Err(GraphError::Layout {
+                source: LayoutError::TooLarge { .. },
+                ..
+            })
+        ));
+    }
+
     /// A store that ignores digests, to build graphs no hash function allows (a cycle).
     struct Forged(HashMap<Digest, Vec<u8>>);
 

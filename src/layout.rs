@@ -876,6 +876,17 @@ mod tests {
     }
 
     #[test]
+    fn layout_marker_keys_are_checked() {
+        check_layout_marker(br#"{"imageLayoutVersion":"1.0.0"}"#, "t").unwrap();
+        let variant = br#"{"imageLayoutVersion":"1.0.0","ImageLayoutVersion":"9.0.0"}"#;
+        assert!(matches!(
+            check_layout_marker(variant, "t"),
+            Err(LayoutError::InvalidDocument { .. })
+        ));
+        assert!(check_layout_marker(br#"{"imageLayoutVersion":"2.0.0"}"#, "t").is_err());
+    }
+
+    #[test]
     fn mismatched_blob_is_never_stored() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::init(dir.path(), Limits::default()).unwrap();
