@@ -987,6 +987,40 @@ mod tests {
             walk(&layout, &s.index, &one),
             Err(GraphError::TooManyReferrers { .. })
         ));
+        let few_edges = Limits {
+            max_graph_edges: 2,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            walk(&layout, &s.index, &few_edges),
+            Err(GraphError::TooManyEdges { .. })
+        ));
+        let few_bytes = Limits {
+            max_graph_manifest_bytes: 300,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            walk(&layout, &s.index, &few_bytes),
+            Err(GraphError::Layout {
+                source: LayoutError::TooLarge { .. },
+                ..
+            })
+        ));
+    }
+
+    /// A store that ignores digests, to build graphs no hash function allows (a cycle).
+    struct Forged(HashMap<Digest, Vec<u8>>);
+
+    impl BlobStore for Forged {
+        fn fetch_manifest(&self, d: &Digest, _: u64, _: u64) -> Result<Arc<[u8]>, LayoutError> {
+            self.0
+                .get(d)
+                .map(|v| Arc::from(v.as_slice()))
+                .ok_or_else(|| LayoutError::BlobMissing(d.clone()))
+        }
+        fn check_blob(&self, _: &Digest, _: u64) -> Result<(), LayoutError> {
+            Ok(())
+        }
     }
 
     #[test]
@@ -1051,45 +1085,6 @@ mod tests {
             matches!(&err, ManifestProblem::Invalid(r) if r.contains("int64")),
             "{err:?}"
         );
-    }
-
-    #[test]
-    fn edge_and_manifest_budgets_bound_a_walk() {
-        let (_d, layout, s) = sample();
-        let few_edges = Limits {
-            max_graph_edges: 2,
-            ..Limits::default()
-        };
-        assert!(matches!(
-            walk(&layout, &s.index, &few_edges),
-            Err(GraphError::TooManyEdges { .. })
-        ));
-        let few_bytes = Limits {
-            max_graph_manifest_bytes: 300,
-            ..Limits::default()
-        };
-        assert!(matches!(
-            walk(&layout, &s.index, &few_bytes),
-            Err(GraphError::Layout {
-                source: LayoutError::TooLarge { .. },
-                ..
-            })
-        ));
-    }
-
-    /// A store that ignores digests, to build graphs no hash function allows (a cycle).
-    struct Forged(HashMap<Digest, Vec<u8>>);
-
-    impl BlobStore for Forged {
-        fn fetch_manifest(&self, d: &Digest, _: u64, _: u64) -> Result<Arc<[u8]>, LayoutError> {
-            self.0
-                .get(d)
-                .map(|v| Arc::from(v.as_slice()))
-                .ok_or_else(|| LayoutError::BlobMissing(d.clone()))
-        }
-        fn check_blob(&self, _: &Digest, _: u64) -> Result<(), LayoutError> {
-            Ok(())
-        }
     }
 
     #[test]
