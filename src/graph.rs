@@ -971,40 +971,39 @@ mod tests {
         let err = walk(&layout, &s.index, &tight).unwrap_err();
         assert!(matches!(err, GraphError::TooDeep { .. }), "{err}");
         assert!(err.to_string().contains(" → "), "path named: {err}");
-        let few = Limits {
-            max_graph_nodes: 5,
-            ..Limits::default()
-        };
+        // Each bound, tightened alone, refuses the sample with its own error.
+        let refused = |limits: Limits| walk(&layout, &s.index, &limits).unwrap_err();
+        let d = Limits::default;
         assert!(matches!(
-            walk(&layout, &s.index, &few),
-            Err(GraphError::TooManyNodes { .. })
+            refused(Limits {
+                max_graph_nodes: 5,
+                ..d()
+            }),
+            GraphError::TooManyNodes { .. }
         ));
-        let one = Limits {
-            max_referrers_per_subject: 0,
-            ..Limits::default()
-        };
         assert!(matches!(
-            walk(&layout, &s.index, &one),
-            Err(GraphError::TooManyReferrers { .. })
+            refused(Limits {
+                max_referrers_per_subject: 0,
+                ..d()
+            }),
+            GraphError::TooManyReferrers { .. }
         ));
-        let few_edges = Limits {
-            max_graph_edges: 2,
-            ..Limits::default()
-        };
         assert!(matches!(
-            walk(&layout, &s.index, &few_edges),
-            Err(GraphError::TooManyEdges { .. })
+            refused(Limits {
+                max_graph_edges: 2,
+                ..d()
+            }),
+            GraphError::TooManyEdges { .. }
         ));
-        let few_bytes = Limits {
-            max_graph_manifest_bytes: 300,
-            ..Limits::default()
-        };
         assert!(matches!(
-            walk(&layout, &s.index, &few_bytes),
-            Err(GraphError::Layout {
+            refused(Limits {
+                max_graph_manifest_bytes: 300,
+                ..d()
+            }),
+            GraphError::Layout {
                 source: LayoutError::TooLarge { .. },
                 ..
-            })
+            }
         ));
     }
 

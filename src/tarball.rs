@@ -669,20 +669,13 @@ fn apply_pax(data: &[u8], header_name: &str) -> Result<Option<String>, TarballEr
 }
 
 /// A tarball's content held for a graph check: manifests in memory (bounded), blobs by size.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TarballStore<'a> {
     manifests: HashMap<Digest, Arc<[u8]>>,
-    blobs: Option<&'a BTreeMap<Digest, u64>>,
+    blobs: &'a BTreeMap<Digest, u64>,
     /// Small blobs not held because the memory budget was spent.
     over_budget: HashSet<Digest>,
     budget: u64,
-}
-
-impl TarballStore<'_> {
-    fn blobs(&self) -> &BTreeMap<Digest, u64> {
-        static NONE: BTreeMap<Digest, u64> = BTreeMap::new();
-        self.blobs.unwrap_or(&NONE)
-    }
 }
 
 impl BlobStore for TarballStore<'_> {
@@ -699,7 +692,7 @@ impl BlobStore for TarballStore<'_> {
                     limit: self.budget,
                 });
             }
-            return Err(match self.blobs().get(digest) {
+            return Err(match self.blobs.get(digest) {
                 Some(_) => LayoutError::InvalidDocument {
                     path: digest.to_string(),
                     reason: "referenced as a manifest but not a JSON document".into(),
@@ -718,7 +711,7 @@ impl BlobStore for TarballStore<'_> {
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        check_listed(self.blobs(), digest, size)
+        check_listed(self.blobs, digest, size)
     }
 }
 
@@ -761,10 +754,8 @@ pub fn inspect_tarball(
     input: impl Read,
     limits: &Limits,
 ) -> Result<InspectedTarball, TarballError> {
-    let mut store = TarballStore {
-        budget: limits.max_buffered_manifest_bytes,
-        ..TarballStore::default()
-    };
+    let mut manifests: HashMap<Digest, Arc<[u8]>> = HashMap::new();
+    let mut over_budget = HashSet::new();
     let mut buffered: u64 = 0;
     let mut data = Vec::new();
     let contents = read_tarball(input, limits, |digest, size, reader| {
@@ -800,16 +791,19 @@ pub fn inspect_tarball(
             return Ok(());
         }
         if buffered + size > limits.max_buffered_manifest_bytes {
-            store.over_budget.insert(digest.clone());
+            over_budget.insert(digest.clone());
             return Ok(());
         }
         buffered += size;
-        store
-            .manifests
-            .insert(digest.clone(), Arc::from(data.as_slice()));
+        manifests.insert(digest.clone(), Arc::from(data.as_slice()));
         Ok(())
     })?;
-    store.blobs = Some(&contents.blobs);
+    let store = TarballStore {
+        manifests,
+        blobs: &contents.blobs,
+        over_budget,
+        budget: limits.max_buffered_manifest_bytes,
+    };
     let graph = Graph::walk_entries(store, &contents.entries, limits)?;
     Ok(InspectedTarball { contents, graph })
 }
