@@ -43,6 +43,7 @@ pub mod digest;
 pub mod error;
 pub mod graph;
 pub mod json;
+pub mod key;
 pub mod layout;
 pub mod limits;
 pub mod media;
