@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signer, Verifier};
 use pkcs8::der::pem::LineEnding;
 use pkcs8::der::{Decode, SecretDocument};
 use pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
 use sha2::{Digest as _, Sha256};
-use ed25519_dalek::{Signer, Verifier};
 use zeroize::Zeroizing;
 
 /// Largest key file read, in bytes. PEM keys of the supported algorithms are under 1 KiB.
@@ -173,7 +173,9 @@ impl FromStr for KeyId {
             .strip_prefix("sha256:")
             .ok_or_else(|| format!("key id {s:?} does not start with sha256:"))?;
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(format!("key id {s:?} is not sha256: and 64 lowercase hex digits"));
+            return Err(format!(
+                "key id {s:?} is not sha256: and 64 lowercase hex digits"
+            ));
         }
         let mut out = [0u8; 32];
         hex::decode_to_slice(hex, &mut out).map_err(|e| format!("key id {s:?}: {e}"))?;
@@ -235,9 +237,13 @@ impl PublicKey {
             expected: "SubjectPublicKeyInfo public key",
             reason,
         };
-        let spki = pkcs8::spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|e| bad(e.to_string()))?;
-        let inner = match algorithm_of(&spki.algorithm.oid, spki.algorithm.parameters.as_ref(), what)?
-        {
+        let spki =
+            pkcs8::spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let inner = match algorithm_of(
+            &spki.algorithm.oid,
+            spki.algorithm.parameters.as_ref(),
+            what,
+        )? {
             KeyAlgorithm::Ed25519 => Public::Ed25519(
                 ed25519_dalek::VerifyingKey::from_public_key_der(der)
                     .map_err(|e| bad(e.to_string()))?,
@@ -279,11 +285,12 @@ impl PublicKey {
 
     /// A P-384 key from its SEC1 point encoding (`04‖x‖y` or compressed).
     pub fn from_p384_sec1(bytes: &[u8]) -> Result<PublicKey, KeyError> {
-        let k = p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(|e| KeyError::Format {
-            what: "raw P-384 point".into(),
-            expected: "P-384 public key",
-            reason: e.to_string(),
-        })?;
+        let k =
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(|e| KeyError::Format {
+                what: "raw P-384 point".into(),
+                expected: "P-384 public key",
+                reason: e.to_string(),
+            })?;
         PublicKey::new(Public::P384(k))
     }
 
@@ -307,8 +314,7 @@ impl PublicKey {
 
     /// The SPKI PEM, as written to `NAME.pub`.
     pub fn to_pem(&self) -> String {
-        pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.spki)
-            .unwrap_or_default()
+        pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.spki).unwrap_or_default()
     }
 
     /// Verifies `signature` over `message`. Ed25519 uses strict verification (no small-order
@@ -322,7 +328,8 @@ impl PublicKey {
                         reason: format!("{} bytes, expected 64", signature.len()),
                     }
                 })?;
-                k.verify_strict(message, &sig).map_err(|_| KeyError::BadSignature)
+                k.verify_strict(message, &sig)
+                    .map_err(|_| KeyError::BadSignature)
             }
             Public::P384(k) => {
                 if signature.len() != 96 {
@@ -370,17 +377,23 @@ impl PrivateKey {
             Private::Ed25519(k) => Public::Ed25519(k.verifying_key()),
             Private::P384(k) => Public::P384(*k.verifying_key()),
         };
-        Ok(PrivateKey { inner, public: PublicKey::new(public)? })
+        Ok(PrivateKey {
+            inner,
+            public: PublicKey::new(public)?,
+        })
     }
 
     /// A fresh key from the operating system's random number generator.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<PrivateKey, KeyError> {
-        let random = |buf: &mut [u8]| getrandom::fill(buf).map_err(|e| KeyError::Random(e.to_string()));
+        let random =
+            |buf: &mut [u8]| getrandom::fill(buf).map_err(|e| KeyError::Random(e.to_string()));
         match algorithm {
             KeyAlgorithm::Ed25519 => {
                 let mut seed = Zeroizing::new([0u8; 32]);
                 random(&mut seed[..])?;
-                PrivateKey::new(Private::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)))
+                PrivateKey::new(Private::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                    &seed,
+                )))
             }
             KeyAlgorithm::P384 => {
                 // A uniformly random 384-bit string is a valid scalar unless it is zero or at
@@ -392,14 +405,18 @@ impl PrivateKey {
                         return PrivateKey::new(Private::P384(k));
                     }
                 }
-                Err(KeyError::Random("16 draws gave no valid P-384 scalar".into()))
+                Err(KeyError::Random(
+                    "16 draws gave no valid P-384 scalar".into(),
+                ))
             }
         }
     }
 
     /// An Ed25519 key from its 32-byte RFC 8032 seed.
     pub fn from_ed25519_seed(seed: &[u8; 32]) -> Result<PrivateKey, KeyError> {
-        PrivateKey::new(Private::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed)))
+        PrivateKey::new(Private::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+            seed,
+        )))
     }
 
     /// A P-384 key from its 48-byte big-endian scalar.
@@ -420,8 +437,11 @@ impl PrivateKey {
             reason,
         };
         let info = PrivateKeyInfoRef::from_der(der).map_err(|e| bad(e.to_string()))?;
-        let inner = match algorithm_of(&info.algorithm.oid, info.algorithm.parameters.as_ref(), what)?
-        {
+        let inner = match algorithm_of(
+            &info.algorithm.oid,
+            info.algorithm.parameters.as_ref(),
+            what,
+        )? {
             KeyAlgorithm::Ed25519 => Private::Ed25519(
                 ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|e| bad(e.to_string()))?,
             ),
@@ -536,11 +556,18 @@ fn algorithm_of(
             }),
         };
     }
-    Err(KeyError::Unsupported { what: what.to_owned(), algorithm: oid.to_string() })
+    Err(KeyError::Unsupported {
+        what: what.to_owned(),
+        algorithm: oid.to_string(),
+    })
 }
 
 fn read_capped(path: &Path) -> Result<Zeroizing<String>, KeyError> {
-    let io = |action, source| KeyError::Io { action, path: path.to_path_buf(), source };
+    let io = |action, source| KeyError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
     let file = File::open(path).map_err(|e| io("open", e))?;
     let meta = file.metadata().map_err(|e| io("stat", e))?;
     if !meta.is_file() {
@@ -554,7 +581,10 @@ fn read_capped(path: &Path) -> Result<Zeroizing<String>, KeyError> {
         .read_to_end(&mut buf)
         .map_err(|e| io("read", e))?;
     if buf.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(KeyError::TooLarge { path: path.to_path_buf(), limit: MAX_KEY_FILE_BYTES });
+        return Err(KeyError::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_KEY_FILE_BYTES,
+        });
     }
     let text = std::str::from_utf8(&buf).map_err(|_| KeyError::Format {
         what: path.display().to_string(),
@@ -612,7 +642,11 @@ pub fn write_key_pair(
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
-    let io = |action, source| KeyError::Io { action, path: path.to_path_buf(), source };
+    let io = |action, source| KeyError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -670,7 +704,10 @@ mod tests {
             assert_eq!(public.id(), k.id());
             let sig = k.sign(b"message");
             public.verify(b"message", &sig).unwrap();
-            assert!(matches!(public.verify(b"messagf", &sig), Err(KeyError::BadSignature)));
+            assert!(matches!(
+                public.verify(b"messagf", &sig),
+                Err(KeyError::BadSignature)
+            ));
         }
     }
 
@@ -691,8 +728,14 @@ mod tests {
     fn debug_never_shows_key_material() {
         let k = PrivateKey::from_ed25519_seed(&seed()).unwrap();
         let shown = format!("{k:?}");
-        assert!(shown.contains("Ed25519") && shown.contains("sha256:"), "{shown}");
-        assert!(!shown.contains(RFC8032_SEED) && !shown.contains("9d, 61"), "{shown}");
+        assert!(
+            shown.contains("Ed25519") && shown.contains("sha256:"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(RFC8032_SEED) && !shown.contains("9d, 61"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -728,13 +771,19 @@ mod tests {
         let k = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
         let (key_path, pub_path) = write_key_pair(&k, &prefix, None).unwrap();
         let mode = std::fs::metadata(&key_path).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
         assert_eq!(read_public_key(&pub_path).unwrap().id(), k.id());
         let again = write_key_pair(&k, &prefix, None);
         assert!(matches!(again, Err(KeyError::Exists(_))), "{again:?}");
         // Only the .pub is present: still refused, and the .key is not created.
         std::fs::remove_file(&key_path).unwrap();
-        assert!(matches!(write_key_pair(&k, &prefix, None), Err(KeyError::Exists(_))));
+        assert!(matches!(
+            write_key_pair(&k, &prefix, None),
+            Err(KeyError::Exists(_))
+        ));
         assert!(!key_path.exists());
     }
 }

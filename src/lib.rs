@@ -12,6 +12,9 @@
 //! - [`graph`]: the closure of an artifact (children, config, layers, referrers).
 //! - [`tarball`]: layout tarballs, read and written as streams.
 //! - [`build`]: writing images, indexes and referrers into a layout.
+//! - [`key`]: Ed25519 and P-384 keys, PEM files, key ids.
+//! - [`signature`]: COSE signature envelopes stored as referrers; signing and verifying.
+//! - [`time`]: epoch seconds, RFC 3339 and durations.
 //!
 //! # Example
 //!
@@ -48,7 +51,9 @@ pub mod layout;
 pub mod limits;
 pub mod media;
 pub mod reference;
+pub mod signature;
 pub mod tarball;
+pub mod time;
 
 pub use digest::Digest;
 pub use error::Error;

@@ -35,6 +35,8 @@ pub struct Limits {
     pub max_buffered_manifest_bytes: u64,
     /// Largest zstd window accepted, as a power of two (bounds decoder memory).
     pub max_zstd_window_log: u32,
+    /// Largest signature envelope (a COSE_Sign1 message), in bytes.
+    pub max_envelope_bytes: u64,
 }
 
 impl Limits {
@@ -53,6 +55,7 @@ impl Limits {
         "max_tarball_bytes",
         "max_buffered_manifest_bytes",
         "max_zstd_window_log",
+        "max_envelope_bytes",
     ];
 
     /// Sets one field by name from text: a whole number, optionally with a binary size suffix
@@ -73,6 +76,7 @@ impl Limits {
             "max_blob_bytes" => self.max_blob_bytes = n,
             "max_tarball_bytes" => self.max_tarball_bytes = n,
             "max_buffered_manifest_bytes" => self.max_buffered_manifest_bytes = n,
+            "max_envelope_bytes" => self.max_envelope_bytes = n,
             "max_zstd_window_log" => {
                 // zstd's own ceiling is 31; a larger window cannot be decoded anyway.
                 self.max_zstd_window_log = u32::try_from(n)
@@ -126,6 +130,7 @@ impl Default for Limits {
             max_tarball_bytes: 1024 * 1024 * 1024 * 1024,
             max_buffered_manifest_bytes: 16 * 1024 * 1024,
             max_zstd_window_log: 24,
+            max_envelope_bytes: 64 * 1024,
         }
     }
 }
