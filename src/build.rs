@@ -112,8 +112,19 @@ pub fn attach(
     content_media_type: &str,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Descriptor, LayoutError> {
-    let empty = put_blob(layout, media::OCI_EMPTY, media::EMPTY_JSON)?;
     let layer = put_blob(layout, content_media_type, content)?;
+    attach_layer(layout, subject, artifact_type, &layer, annotations)
+}
+
+/// Like [`attach`], for content already stored in the layout as `layer`.
+pub fn attach_layer(
+    layout: &Layout,
+    subject: &Descriptor,
+    artifact_type: &str,
+    layer: &Descriptor,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Descriptor, LayoutError> {
+    let empty = put_blob(layout, media::OCI_EMPTY, media::EMPTY_JSON)?;
     let subject = descriptor(
         subject.media_type().as_ref(),
         &Digest::from_oci(subject.digest()).map_err(|e| LayoutError::Content {
@@ -127,7 +138,7 @@ pub fn attach(
         "mediaType": media::OCI_MANIFEST,
         "artifactType": artifact_type,
         "config": descriptor_json(&empty),
-        "layers": [descriptor_json(&layer)],
+        "layers": [descriptor_json(layer)],
         "subject": descriptor_json(&subject),
     });
     if !annotations.is_empty() {

@@ -3,8 +3,10 @@
 
 use crate::digest::DigestError;
 use crate::graph::GraphError;
+use crate::key::KeyError;
 use crate::layout::LayoutError;
 use crate::reference::ReferenceError;
+use crate::signature::SignatureError;
 use crate::tarball::TarballError;
 
 /// Any error from the airlock library.
@@ -26,6 +28,15 @@ pub enum Error {
     /// A tarball problem.
     #[error(transparent)]
     Tarball(#[from] TarballError),
+    /// A key could not be read, written or used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Signing, or finding signatures, failed.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// No signature met what verification asked for.
+    #[error("{0}")]
+    Unverified(String),
     /// The request names something this operation does not handle.
     #[error("{0}")]
     Unsupported(String),
@@ -45,6 +56,16 @@ impl Error {
     pub fn class(&self) -> Class {
         match self {
             Error::Reference(_) | Error::Unsupported(_) => Class::Usage,
+            Error::Unverified(_) => Class::Verification,
+            Error::Key(k) => match k {
+                KeyError::BadSignature | KeyError::MalformedSignature { .. } => Class::Verification,
+                _ => Class::Usage,
+            },
+            Error::Signature(s) => match s {
+                SignatureError::Layout(l) => layout_class(l),
+                SignatureError::Target(_) => Class::Verification,
+                _ => Class::Usage,
+            },
             Error::Digest(d) => digest_class(d),
             Error::Layout(l) => layout_class(l),
             Error::Graph(g) => graph_class(g),
@@ -61,6 +82,33 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let h = match self {
             Error::Unsupported(_) => "see `airlock help` for what each command accepts",
+            Error::Unverified(_) => {
+                "no signature from the given keys verified (see the report above); sign the artifact with `airlock sign`, or give the public key of a key that signed it"
+            }
+            Error::Key(k) => match k {
+                KeyError::Exists(_) => "choose another name; airlock never replaces a key file",
+                KeyError::NoPassphrase(_) => {
+                    "set AIRLOCK_KEY_PASSPHRASE, or run from a terminal to be prompted"
+                }
+                KeyError::Decrypt(_) => {
+                    "check the passphrase (AIRLOCK_KEY_PASSPHRASE or the prompt)"
+                }
+                KeyError::Io { .. } => "check the path and its permissions",
+                KeyError::Random(_) => "the system random number generator failed; retry",
+                KeyError::BadSignature | KeyError::MalformedSignature { .. } => {
+                    "the signature does not match the content; do not trust it"
+                }
+                _ => {
+                    "give a PKCS#8 PEM private key or an SPKI PEM public key of type ed25519 or p384 (`airlock key generate`, or `openssl genpkey -algorithm ed25519`)"
+                }
+            },
+            Error::Signature(s) => match s {
+                SignatureError::Layout(l) => layout_hint(l),
+                SignatureError::Target(_) => {
+                    "name a manifest or index (oci:PATH:TAG or oci:PATH@DIGEST); blobs are signed through the manifest that lists them"
+                }
+                _ => "report this as a bug in airlock",
+            },
             Error::Reference(_) => {
                 "name a registry artifact as registry/repo:tag or registry/repo@sha256:<hex>, a layout as oci:PATH[:TAG|@DIGEST]"
             }

@@ -1,10 +1,15 @@
 //! The `airlock` command line: argument parsing, output, progress and exit codes. Only this
 //! module knows about the terminal; the library never prints.
 
+mod attach;
 mod discover;
 mod inspect;
+mod key;
 mod layout;
 mod output;
+mod sign;
+mod target;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -43,6 +48,15 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Show the referrer tree of one artifact (oci:PATH[:TAG|@DIGEST]).
     Discover(discover::DiscoverArgs),
+    /// Generate signing keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Sign an artifact: a detached COSE signature stored beside it as a referrer.
+    Sign(sign::SignArgs),
+    /// Verify an artifact's signatures against public keys.
+    Verify(verify::VerifyArgs),
+    /// Add a file (SBOM, scan result) to an artifact as a referrer.
+    Attach(attach::AttachArgs),
 }
 
 /// Exit code: success.
@@ -79,6 +93,10 @@ pub(crate) fn run() -> ExitCode {
         Command::Layout(cmd) => layout::run(cmd, &out, &limits),
         Command::Inspect(args) => inspect::run(args, &out, &limits),
         Command::Discover(args) => discover::run(args, &out, &limits),
+        Command::Key(cmd) => key::run(cmd, &out),
+        Command::Sign(args) => sign::run(args, &out, &limits),
+        Command::Verify(args) => verify::run(args, &out, &limits),
+        Command::Attach(args) => attach::run(args, &out, &limits),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),

@@ -459,10 +459,10 @@ impl Envelope {
                 target: target.media_type.clone(),
             });
         }
-        if let Some(expiry) = self.expiry {
-            if expiry <= now {
-                return Err(EnvelopeError::Expired { expiry, now });
-            }
+        if let Some(expiry) = self.expiry
+            && expiry <= now
+        {
+            return Err(EnvelopeError::Expired { expiry, now });
         }
         Ok(())
     }

@@ -1,0 +1,2 @@
+//! Signature verification throughput: see docs/performance.md.
+fn main() {}

@@ -1,0 +1,1 @@
+//! COSE interop: pycose in both directions, and the COSE working group vectors.
