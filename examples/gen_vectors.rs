@@ -17,11 +17,14 @@ use std::fs;
 use std::path::Path;
 
 use airlock::build::write_sample;
+use airlock::key::PrivateKey;
 use airlock::layout::{Layout, to_json_bytes};
 use airlock::media;
 use airlock::reference::LayoutTag;
+use airlock::signature::envelope::{self, Target};
 use airlock::tarball::{Compression, PackOptions, write_tarball};
 use airlock::{Digest, Limits};
+use ciborium::Value as CborValue;
 use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -74,7 +77,9 @@ pub(crate) fn generate(out: &Path) -> Result<Vec<&'static str>> {
             fs::write(dir.join("limits.json"), bytes)?;
         }
     }
-    Ok(cases.iter().map(|c| c.name).collect())
+    let mut names: Vec<&'static str> = cases.iter().map(|c| c.name).collect();
+    names.extend(generate_signature_vectors(out)?);
+    Ok(names)
 }
 
 #[allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
@@ -1002,4 +1007,374 @@ fn document_cases(s: &Sample) -> Result<Vec<Case>> {
     ));
 
     Ok(cases)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signature envelope vectors: `signature/<case>/envelope.cose` with `expect` (the error code
+// `Envelope::parse` or `Envelope::verify` must report, or `valid`), judged with the key the
+// envelope's kid names (else the Ed25519 key), against `signature/target.json` at the time in
+// `signature/now`. Keys are fixed (Ed25519 from a fixed seed, P-384 from a fixed scalar, RFC 6979
+// nonces), so the bytes are reproducible.
+
+/// The time every signature vector is judged at.
+pub(crate) const SIGNATURE_NOW: i64 = 1_800_000_000;
+const SIGNING_TIME: i64 = 1_700_000_000;
+
+/// One signature case.
+struct SigCase {
+    name: &'static str,
+    readme: &'static str,
+    expect: &'static str,
+    envelope: Vec<u8>,
+    limits: Option<Value>,
+}
+
+/// The fixed Ed25519 and P-384 keys of the signature vectors.
+pub(crate) fn signature_keys() -> Result<(PrivateKey, PrivateKey)> {
+    let ed = PrivateKey::from_ed25519_seed(&[0x11; 32])?;
+    let p384 = PrivateKey::from_p384_scalar(&[0x22; 48])?;
+    Ok((ed, p384))
+}
+
+/// The target every signature vector names.
+pub(crate) fn signature_target() -> Target {
+    Target {
+        media_type: media::OCI_MANIFEST.to_owned(),
+        digest: Digest::sha256_of(b"the signed manifest"),
+        size: 19,
+    }
+}
+
+type Map = Vec<(CborValue, CborValue)>;
+
+fn text(s: &str) -> CborValue {
+    CborValue::Text(s.to_owned())
+}
+
+fn int(i: i64) -> CborValue {
+    CborValue::Integer(i.into())
+}
+
+fn epoch_tag(t: i64) -> CborValue {
+    CborValue::Tag(1, Box::new(int(t)))
+}
+
+fn cbor(v: &CborValue) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(v, &mut out)?;
+    Ok(out)
+}
+
+/// The protected header airlock writes, as an editable list.
+fn good_protected(key: &PrivateKey, alg: i64) -> Map {
+    vec![
+        (int(1), int(alg)),
+        (
+            int(2),
+            CborValue::Array(vec![text(envelope::LABEL_SIGNING_SCHEME)]),
+        ),
+        (int(3), text(envelope::PAYLOAD_CONTENT_TYPE)),
+        (int(4), CborValue::Bytes(key.id().to_string().into_bytes())),
+        (
+            text(envelope::LABEL_SIGNING_SCHEME),
+            text(envelope::SIGNING_SCHEME),
+        ),
+        (text(envelope::LABEL_SIGNING_TIME), epoch_tag(SIGNING_TIME)),
+    ]
+}
+
+/// A COSE_Sign1 with these headers and payload, signed by `key` over its Sig_structure (the
+/// signature is then replaced by `tweak`, if given), wrapped in `tag` (None: untagged).
+fn raw_envelope(
+    key: &PrivateKey,
+    protected: Map,
+    unprotected: Map,
+    payload: Option<Vec<u8>>,
+    tag: Option<u64>,
+    tweak: impl Fn(Vec<u8>) -> Vec<u8>,
+) -> Result<Vec<u8>> {
+    let protected = cbor(&CborValue::Map(protected))?;
+    let tbs = cbor(&CborValue::Array(vec![
+        text("Signature1"),
+        CborValue::Bytes(protected.clone()),
+        CborValue::Bytes(Vec::new()),
+        CborValue::Bytes(payload.clone().unwrap_or_default()),
+    ]))?;
+    let signature = tweak(key.sign(&tbs));
+    let body = CborValue::Array(vec![
+        CborValue::Bytes(protected),
+        CborValue::Map(unprotected),
+        payload.map_or(CborValue::Null, CborValue::Bytes),
+        CborValue::Bytes(signature),
+    ]);
+    cbor(&match tag {
+        Some(t) => CborValue::Tag(t, Box::new(body)),
+        None => body,
+    })
+}
+
+fn signature_cases() -> Result<Vec<SigCase>> {
+    let (ed, p384) = signature_keys()?;
+    let target = signature_target();
+    let payload = envelope::payload_bytes(&target);
+    let same = |s: Vec<u8>| s;
+    let edit = |f: &dyn Fn(&mut Map)| {
+        let mut h = good_protected(&ed, -8);
+        f(&mut h);
+        h
+    };
+    let remove = |label: CborValue| edit(&move |h: &mut Map| h.retain(|(l, _)| *l != label));
+    let replace = |label: CborValue, value: CborValue| {
+        edit(&move |h: &mut Map| {
+            for (l, v) in h.iter_mut() {
+                if *l == label {
+                    *v = value.clone();
+                }
+            }
+        })
+    };
+    let ed_env = |protected: Map| {
+        raw_envelope(
+            &ed,
+            protected,
+            vec![],
+            Some(payload.clone()),
+            Some(18),
+            same,
+        )
+    };
+    let with_payload = |p: Vec<u8>| {
+        raw_envelope(
+            &ed,
+            good_protected(&ed, -8),
+            vec![],
+            Some(p),
+            Some(18),
+            same,
+        )
+    };
+    let good = ed_env(good_protected(&ed, -8))?;
+    let other_payload = |t: Target| envelope::payload_bytes(&t);
+
+    let mut cases = vec![
+        SigCase { name: "valid-ed25519", readme: "Ed25519 (alg EdDSA -8), as airlock signs", expect: "valid", envelope: good.clone(), limits: None },
+        SigCase {
+            name: "valid-ed25519-alg-19",
+            readme: "Ed25519 with the fully-specified alg Ed25519 (-19)",
+            expect: "valid",
+            envelope: ed_env(good_protected(&ed, -19))?,
+            limits: None,
+        },
+        SigCase {
+            name: "valid-p384",
+            readme: "ECDSA P-384 (alg ES384 -35), 96-byte r||s signature",
+            expect: "valid",
+            envelope: raw_envelope(&p384, good_protected(&p384, -35), vec![], Some(payload.clone()), Some(18), same)?,
+            limits: None,
+        },
+        SigCase {
+            name: "valid-with-expiry",
+            readme: "an expiry after the judging time, listed in crit",
+            expect: "valid",
+            envelope: ed_env(edit(&|h| {
+                h[1].1 = CborValue::Array(vec![text(envelope::LABEL_SIGNING_SCHEME), text(envelope::LABEL_EXPIRY)]);
+                h.push((text(envelope::LABEL_EXPIRY), epoch_tag(SIGNATURE_NOW + 1)));
+            }))?,
+            limits: None,
+        },
+        SigCase { name: "untagged", readme: "a COSE_Sign1 without tag 18", expect: "untagged", envelope: raw_envelope(&ed, good_protected(&ed, -8), vec![], Some(payload.clone()), None, same)?, limits: None },
+        SigCase { name: "wrong-tag", readme: "tag 98 (COSE_Sign) around a COSE_Sign1", expect: "wrong-tag", envelope: raw_envelope(&ed, good_protected(&ed, -8), vec![], Some(payload.clone()), Some(98), same)?, limits: None },
+        SigCase { name: "trailing-bytes", readme: "a valid envelope followed by one more CBOR item", expect: "trailing-bytes", envelope: [&good[..], &[0xf6][..]].concat(), limits: None },
+        SigCase { name: "truncated", readme: "a valid envelope missing its last byte", expect: "malformed", envelope: good[..good.len() - 1].to_vec(), limits: None },
+        SigCase {
+            name: "too-large",
+            readme: "a valid envelope over max_envelope_bytes (lowered to 128 here)",
+            expect: "too-large",
+            envelope: good.clone(),
+            limits: Some(json!({ "max_envelope_bytes": 128 })),
+        },
+        SigCase { name: "detached-payload", readme: "a nil payload", expect: "detached-payload", envelope: raw_envelope(&ed, good_protected(&ed, -8), vec![], None, Some(18), same)?, limits: None },
+        SigCase { name: "missing-alg", readme: "no alg (1)", expect: "missing-header", envelope: ed_env(remove(int(1)))?, limits: None },
+        SigCase { name: "missing-crit", readme: "no crit (2)", expect: "missing-header", envelope: ed_env(remove(int(2)))?, limits: None },
+        SigCase { name: "missing-content-type", readme: "no cty (3)", expect: "missing-header", envelope: ed_env(remove(int(3)))?, limits: None },
+        SigCase { name: "missing-kid", readme: "no kid (4)", expect: "missing-header", envelope: ed_env(remove(int(4)))?, limits: None },
+        SigCase {
+            name: "missing-signing-time",
+            readme: "no io.cncf.notary.signingTime",
+            expect: "missing-header",
+            envelope: ed_env(remove(text(envelope::LABEL_SIGNING_TIME)))?,
+            limits: None,
+        },
+        SigCase {
+            name: "crit-without-scheme",
+            readme: "crit lists the expiry but not the signing scheme",
+            expect: "bad-crit",
+            envelope: ed_env(edit(&|h| {
+                h[1].1 = CborValue::Array(vec![text(envelope::LABEL_EXPIRY)]);
+                h.push((text(envelope::LABEL_EXPIRY), epoch_tag(SIGNATURE_NOW + 1)));
+            }))?,
+            limits: None,
+        },
+        SigCase {
+            name: "expiry-not-critical",
+            readme: "an expiry that crit does not list",
+            expect: "bad-crit",
+            envelope: ed_env(edit(&|h| h.push((text(envelope::LABEL_EXPIRY), epoch_tag(SIGNATURE_NOW + 1)))))?,
+            limits: None,
+        },
+        SigCase {
+            name: "unknown-critical",
+            readme: "crit lists a header airlock does not understand",
+            expect: "unknown-critical",
+            envelope: ed_env(edit(&|h| {
+                h[1].1 = CborValue::Array(vec![text(envelope::LABEL_SIGNING_SCHEME), text("io.example.mustUnderstand")]);
+                h.push((text("io.example.mustUnderstand"), CborValue::Bool(true)));
+            }))?,
+            limits: None,
+        },
+        SigCase {
+            name: "kid-unprotected",
+            readme: "kid repeated in the unprotected header",
+            expect: "unprotected-header",
+            envelope: raw_envelope(&ed, good_protected(&ed, -8), vec![(int(4), CborValue::Bytes(ed.id().to_string().into_bytes()))], Some(payload.clone()), Some(18), same)?,
+            limits: None,
+        },
+        SigCase { name: "unsupported-algorithm", readme: "alg ES256 (-7)", expect: "unsupported-algorithm", envelope: ed_env(replace(int(1), int(-7)))?, limits: None },
+        SigCase {
+            name: "unsupported-scheme",
+            readme: "the Notary x509 signing scheme, which needs certificates",
+            expect: "unsupported-scheme",
+            envelope: ed_env(replace(text(envelope::LABEL_SIGNING_SCHEME), text("notary.x509")))?,
+            limits: None,
+        },
+        SigCase { name: "wrong-content-type", readme: "cty application/json", expect: "content-type", envelope: ed_env(replace(int(3), text("application/json")))?, limits: None },
+        SigCase { name: "kid-not-a-key-id", readme: "kid b\"11\"", expect: "bad-header", envelope: ed_env(replace(int(4), CborValue::Bytes(b"11".to_vec())))?, limits: None },
+        SigCase {
+            name: "signing-time-float",
+            readme: "a signing time with fractional seconds",
+            expect: "bad-header",
+            envelope: ed_env(replace(text(envelope::LABEL_SIGNING_TIME), CborValue::Tag(1, Box::new(CborValue::Float(1.7e9)))))?,
+            limits: None,
+        },
+        SigCase {
+            name: "duplicate-label",
+            readme: "the protected header has alg twice",
+            expect: "malformed",
+            envelope: ed_env(edit(&|h| h.push((int(1), int(-8)))))?,
+            limits: None,
+        },
+        SigCase {
+            name: "algorithm-mismatch",
+            readme: "alg ES384 with the Ed25519 key's kid",
+            expect: "algorithm-mismatch",
+            envelope: ed_env(replace(int(1), int(-35)))?,
+            limits: None,
+        },
+        SigCase {
+            name: "bad-signature",
+            readme: "one bit of the Ed25519 signature flipped",
+            expect: "bad-signature",
+            envelope: raw_envelope(&ed, good_protected(&ed, -8), vec![], Some(payload.clone()), Some(18), |mut s| {
+                s[0] ^= 1;
+                s
+            })?,
+            limits: None,
+        },
+        SigCase {
+            name: "p384-der-signature",
+            readme: "an ES384 signature in ASN.1 DER form instead of r||s",
+            expect: "bad-signature",
+            envelope: raw_envelope(&p384, good_protected(&p384, -35), vec![], Some(payload.clone()), Some(18), |s| {
+                let der = |half: &[u8]| [&[0x02, 0x31, 0x00][..], half].concat();
+                let body = [der(&s[..48]), der(&s[48..])].concat();
+                [&[0x30, 0x66][..], &body[..]].concat()
+            })?,
+            limits: None,
+        },
+        SigCase {
+            name: "digest-mismatch",
+            readme: "signed for another digest",
+            expect: "target-mismatch",
+            envelope: with_payload(other_payload(Target { digest: Digest::sha256_of(b"another manifest"), ..target.clone() }))?,
+            limits: None,
+        },
+        SigCase {
+            name: "size-mismatch",
+            readme: "signed with another size",
+            expect: "target-mismatch",
+            envelope: with_payload(other_payload(Target { size: 20, ..target.clone() }))?,
+            limits: None,
+        },
+        SigCase {
+            name: "media-type-mismatch",
+            readme: "signed as an index",
+            expect: "target-mismatch",
+            envelope: with_payload(other_payload(Target { media_type: media::OCI_INDEX.to_owned(), ..target.clone() }))?,
+            limits: None,
+        },
+        SigCase {
+            name: "payload-extra-field",
+            readme: "a payload with a field beside targetArtifact",
+            expect: "payload",
+            envelope: with_payload(br#"{"targetArtifact":{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","mediaType":"a/b","size":1},"x":1}"#.to_vec())?,
+            limits: None,
+        },
+        SigCase {
+            name: "expired",
+            readme: "an expiry before the judging time",
+            expect: "expired",
+            envelope: ed_env(edit(&|h| {
+                h[1].1 = CborValue::Array(vec![text(envelope::LABEL_SIGNING_SCHEME), text(envelope::LABEL_EXPIRY)]);
+                h.push((text(envelope::LABEL_EXPIRY), epoch_tag(SIGNATURE_NOW - 1)));
+            }))?,
+            limits: None,
+        },
+    ];
+    cases.sort_by_key(|c| c.name);
+    Ok(cases)
+}
+
+/// Writes `out/signature/`: the shared keys, target and time, then one directory per case.
+fn generate_signature_vectors(out: &Path) -> Result<Vec<&'static str>> {
+    let dir = out.join("signature");
+    if dir.is_dir() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(&dir)?;
+    let (ed, p384) = signature_keys()?;
+    fs::write(dir.join("ed25519.pub"), ed.public().to_pem())?;
+    fs::write(dir.join("p384.pub"), p384.public().to_pem())?;
+    let target = signature_target();
+    let mut target_json = to_json_bytes(&json!({
+        "mediaType": target.media_type, "digest": target.digest.to_string(), "size": target.size
+    }));
+    target_json.push(b'\n');
+    fs::write(dir.join("target.json"), target_json)?;
+    fs::write(dir.join("now"), format!("{SIGNATURE_NOW}\n"))?;
+    let cases = signature_cases()?;
+    let mut readme = String::from(
+        "# Signature envelope vectors\n\n\
+         Generated by `cargo run --example gen_vectors -- tests/vectors`; do not edit by hand.\n\
+         Each directory holds `envelope.cose`, `expect` (the `EnvelopeError::code()` that\n\
+         `Envelope::parse` or `Envelope::verify` must return, or `valid`), a one-line `README` and\n\
+         an optional `limits.json`. Verify with the key whose id the envelope's kid names\n\
+         (`ed25519.pub` or `p384.pub`; the Ed25519 key when it names neither), against\n\
+         `target.json`, at the Unix time in `now`. Spec: `formats/signature.md`.\n\n\
+         | case | expect | what |\n|---|---|---|\n",
+    );
+    for c in &cases {
+        writeln!(readme, "| `{}` | `{}` | {} |", c.name, c.expect, c.readme)?;
+        let d = dir.join(c.name);
+        fs::create_dir_all(&d)?;
+        fs::write(d.join("envelope.cose"), &c.envelope)?;
+        fs::write(d.join("expect"), format!("{}\n", c.expect))?;
+        fs::write(d.join("README"), format!("{}\n", c.readme))?;
+        if let Some(l) = &c.limits {
+            let mut bytes = to_json_bytes(l);
+            bytes.push(b'\n');
+            fs::write(d.join("limits.json"), bytes)?;
+        }
+    }
+    fs::write(dir.join("README.md"), readme)?;
+    Ok(cases.iter().map(|c| c.name).collect())
 }

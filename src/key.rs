@@ -490,20 +490,39 @@ impl PrivateKey {
         }
     }
 
-    /// The PKCS#8 PEM, optionally encrypted with `passphrase` (PBES2: scrypt and AES-256-CBC).
+    /// The PKCS#8 PEM, optionally encrypted with `passphrase` (PBES2: PBKDF2-HMAC-SHA256 and
+    /// AES-256-CBC).
     pub fn to_pkcs8_pem(&self, passphrase: Option<&str>) -> Result<Zeroizing<String>, KeyError> {
         let fail = |e: pkcs8::Error| KeyError::Format {
             what: "new key".into(),
             expected: "encodable private key",
             reason: e.to_string(),
         };
-        match (&self.inner, passphrase) {
-            (Private::Ed25519(k), None) => k.to_pkcs8_pem(LineEnding::LF),
-            (Private::P384(k), None) => k.to_pkcs8_pem(LineEnding::LF),
-            (Private::Ed25519(k), Some(p)) => k.to_pkcs8_encrypted_pem(p, LineEnding::LF),
-            (Private::P384(k), Some(p)) => k.to_pkcs8_encrypted_pem(p, LineEnding::LF),
+        let plain = match &self.inner {
+            // PKCS#8 v1 without the optional public key, as `openssl genpkey` writes it:
+            // OpenSSL 3.0 does not read the v2 form ed25519-dalek writes.
+            Private::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
+            Private::P384(k) => k.to_pkcs8_der(),
         }
-        .map_err(fail)
+        .map_err(fail)?;
+        let Some(passphrase) = passphrase else {
+            return plain
+                .to_pem("PRIVATE KEY", LineEnding::LF)
+                .map_err(|e| fail(e.into()));
+        };
+        // PBKDF2-HMAC-SHA256 (600,000 rounds) and AES-256-CBC: what `openssl genpkey -aes256`
+        // writes, so OpenSSL reads it back (its scrypt support varies by build).
+        let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2(&mut getrandom::SysRng)
+            .map_err(|e| KeyError::Random(e.to_string()))?;
+        let info = PrivateKeyInfoRef::from_der(plain.as_bytes()).map_err(|e| fail(e.into()))?;
+        info.encrypt_with_params(params, passphrase)
+            .map_err(fail)?
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .map_err(|e| fail(e.into()))
     }
 
     /// The public half.

@@ -69,7 +69,9 @@ impl Output {
                 eprintln!("hint: {h}");
             }
         }
-        if self.json {
+        // A failed verification has already printed its report, which says why; one JSON
+        // document per run.
+        if self.json && !matches!(e, Error::Unverified(_)) {
             self.result(
                 "error",
                 json!({

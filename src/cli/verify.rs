@@ -81,26 +81,7 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output, limits: &Limits) -> Result<()
         Require::Any => valid > 0,
         Require::All => missing.is_empty(),
     };
-    out.result(
-        "verify",
-        json!({
-            "reference": t.reference.to_string(),
-            "target": { "mediaType": target.media_type, "digest": target.digest, "size": target.size },
-            "time": time::format_rfc3339(now),
-            "require": format!("{:?}", args.require).to_lowercase(),
-            "keys": keys.iter().map(|k| json!({ "keyId": k.id().to_string(), "algorithm": k.algorithm().to_string() })).collect::<Vec<_>>(),
-            "signatures": reports.iter().map(report_json).collect::<Vec<_>>(),
-            "verified": ok,
-        }),
-    );
-    if ok {
-        out.status(format!(
-            "verified: {valid} of {} signature(s) valid",
-            reports.len()
-        ));
-        return Ok(());
-    }
-    let why = match (args.require, reports.is_empty()) {
+    let why = (!ok).then(|| match (args.require, reports.is_empty()) {
         (_, true) => format!("{} has no signatures", t.reference),
         (Require::Any, false) => format!(
             "no signature of {} verified with the given keys",
@@ -115,6 +96,26 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output, limits: &Limits) -> Result<()
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    });
+    out.result(
+        "verify",
+        json!({
+            "reference": t.reference.to_string(),
+            "target": { "mediaType": target.media_type, "digest": target.digest, "size": target.size },
+            "time": time::format_rfc3339(now),
+            "require": format!("{:?}", args.require).to_lowercase(),
+            "keys": keys.iter().map(|k| json!({ "keyId": k.id().to_string(), "algorithm": k.algorithm().to_string() })).collect::<Vec<_>>(),
+            "signatures": reports.iter().map(report_json).collect::<Vec<_>>(),
+            "verified": ok,
+            "reason": why,
+        }),
+    );
+    let Some(why) = why else {
+        out.status(format!(
+            "verified: {valid} of {} signature(s) valid",
+            reports.len()
+        ));
+        return Ok(());
     };
     Err(Error::Unverified(why))
 }
