@@ -35,8 +35,8 @@ pub const SIGNING_SCHEME: &str = "airlock.key.v1";
 
 /// COSE `alg` values and the key algorithm each needs.
 ///
-/// Ed25519 keys sign with `EdDSA` (-8), which `pycose` 1.1 verifies; the fully-specified
-/// `Ed25519` (-19) is accepted too. Adding an algorithm is one row here and one in
+/// Ed25519 keys sign with `EdDSA` (-8): `pycose` 1.1 verifies it and cannot decode a message
+/// whose alg is the fully-specified `Ed25519` (-19), which airlock accepts but does not write. Adding an algorithm is one row here and one in
 /// [`KeyAlgorithm`].
 pub const ALGORITHMS: &[(i64, &str, KeyAlgorithm)] = &[
     (
