@@ -100,12 +100,18 @@ impl Work {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        airlock()
-            .current_dir(self.dir.path())
-            .env_remove("AIRLOCK_KEY_PASSPHRASE")
-            .args(args)
-            .output()
-            .expect("run airlock")
+        self.run_with_passphrase(None, args)
+    }
+
+    /// Runs airlock with `AIRLOCK_KEY_PASSPHRASE` set to `passphrase`, or unset.
+    fn run_with_passphrase(&self, passphrase: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = airlock();
+        cmd.current_dir(self.dir.path())
+            .env_remove("AIRLOCK_KEY_PASSPHRASE");
+        if let Some(p) = passphrase {
+            cmd.env("AIRLOCK_KEY_PASSPHRASE", p);
+        }
+        cmd.args(args).output().expect("run airlock")
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -486,20 +492,16 @@ fn openssl_keys_and_key_files() {
         "{}",
         stderr(&out)
     );
-    let signed = airlock()
-        .current_dir(w.dir.path())
-        .env("AIRLOCK_KEY_PASSPHRASE", "s3cret")
-        .args(["sign", "oci:layout:dev", "--key", "ossl-enc.pem"])
-        .output()
-        .expect("run");
+    let signed = w.run_with_passphrase(
+        Some("s3cret"),
+        &["sign", "oci:layout:dev", "--key", "ossl-enc.pem"],
+    );
     assert!(signed.status.success(), "{}", stderr(&signed));
     w.ok(&["verify", "oci:layout:dev", "--key", "ossl-enc.pem.pub"]);
-    let wrong = airlock()
-        .current_dir(w.dir.path())
-        .env("AIRLOCK_KEY_PASSPHRASE", "nope")
-        .args(["sign", "oci:layout:dev", "--key", "ossl-enc.pem"])
-        .output()
-        .expect("run");
+    let wrong = w.run_with_passphrase(
+        Some("nope"),
+        &["sign", "oci:layout:dev", "--key", "ossl-enc.pem"],
+    );
     assert_eq!(wrong.status.code(), Some(2));
     assert!(
         stderr(&wrong).contains("wrong passphrase"),
@@ -508,12 +510,7 @@ fn openssl_keys_and_key_files() {
     );
 
     // airlock's own encrypted keys are read by openssl.
-    let made = airlock()
-        .current_dir(w.dir.path())
-        .env("AIRLOCK_KEY_PASSPHRASE", "s3cret")
-        .args(["key", "generate", "--encrypt", "enc"])
-        .output()
-        .expect("run");
+    let made = w.run_with_passphrase(Some("s3cret"), &["key", "generate", "--encrypt", "enc"]);
     assert!(made.status.success(), "{}", stderr(&made));
     run_ok(
         Command::new(&openssl).current_dir(w.dir.path()).args([
