@@ -9,7 +9,7 @@
 //! Private keys are zeroized when dropped (by the algorithm crates) and never printed by `Debug`.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -587,7 +587,12 @@ fn read_capped(path: &Path) -> Result<Zeroizing<String>, KeyError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(|e| io("open", e))?;
+    // Non-blocking, so a FIFO or a device named as a key file is refused, not waited on.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| io("open", e))?;
     let meta = file.metadata().map_err(|e| io("stat", e))?;
     if !meta.is_file() {
         return Err(io(
@@ -650,6 +655,9 @@ pub fn write_key_pair(
         if std::fs::symlink_metadata(p).is_ok() {
             return Err(KeyError::Exists(p.clone()));
         }
+    }
+    if passphrase.is_some_and(str::is_empty) {
+        return Err(KeyError::NoPassphrase(key_path.display().to_string()));
     }
     let pem = key.to_pkcs8_pem(passphrase)?;
     write_new(&key_path, pem.as_bytes(), 0o600)?;
@@ -804,5 +812,23 @@ mod tests {
             Err(KeyError::Exists(_))
         ));
         assert!(!key_path.exists());
+        // An empty passphrase is no passphrase.
+        let other = dir.path().join("other");
+        assert!(matches!(
+            write_key_pair(&k, &other, Some("")),
+            Err(KeyError::NoPassphrase(_))
+        ));
+    }
+
+    #[test]
+    fn a_fifo_is_not_read_as_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("k.pub");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(matches!(read_public_key(&fifo), Err(KeyError::Io { .. })));
     }
 }
