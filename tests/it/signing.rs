@@ -152,6 +152,18 @@ impl Work {
     }
 }
 
+/// The digest of the first COSE_Sign1_Tagged blob (first byte 0xd2) in `l`.
+fn envelope_blob(l: &Layout) -> Digest {
+    l.blobs()
+        .expect("blobs")
+        .into_keys()
+        .find(|d| {
+            l.read_blob_capped(d, None, 1 << 20)
+                .is_ok_and(|b| b.first() == Some(&0xd2))
+        })
+        .expect("an envelope blob in the layout")
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -329,15 +341,7 @@ fn attach_sign_and_replay() {
 
     // Replay: the scan's envelope, re-attached as a signature of the image.
     let l = w.layout();
-    let sig_layer = l
-        .blobs()
-        .expect("blobs")
-        .into_keys()
-        .find(|d| {
-            l.read_blob_capped(d, None, 1 << 20)
-                .is_ok_and(|b| b.first() == Some(&0xd2))
-        })
-        .expect("the envelope blob");
+    let sig_layer = envelope_blob(&l);
     let envelope = l.read_blob_capped(&sig_layer, None, 1 << 20).expect("read");
     let image_digest: Digest = image.parse().expect("digest");
     let size = l
@@ -401,15 +405,7 @@ fn tampered_signatures_are_reported_one_by_one() {
     w.key("b", "ed25519");
     w.ok(&["sign", "oci:layout:dev", "--key", "a.key"]);
     let l = w.layout();
-    let envelope = l
-        .blobs()
-        .expect("blobs")
-        .into_keys()
-        .find(|d| {
-            l.read_blob_capped(d, None, 1 << 20)
-                .is_ok_and(|b| b.first() == Some(&0xd2))
-        })
-        .expect("envelope blob");
+    let envelope = envelope_blob(&l);
     let path = l.blob_path(&envelope);
     let mut bytes = fs::read(&path).expect("read envelope");
     let last = bytes.len() - 1;
