@@ -582,3 +582,18 @@ fn signed_layout_still_reads_in_skopeo_and_umoci() {
     assert!(bundle.join("rootfs/hello.txt").is_file());
     assert_eq!(w.index_digest("dev"), before);
 }
+
+/// Signatures cross the gap with the artifact: packed, unpacked elsewhere, and verified there
+/// with only the public key (what `examples/airgap_transfer.rs` does).
+#[test]
+fn signatures_survive_pack_and_unpack() {
+    let w = Work::new();
+    w.key("dev", "ed25519");
+    w.ok(&["sign", "oci:layout:dev", "--key", "dev.key"]);
+    w.ok(&["layout", "pack", "layout", "-o", "transfer.tar.zst"]);
+    w.ok(&["layout", "unpack", "transfer.tar.zst", "far"]);
+    let (code, report) = w.json(&["verify", "oci:far:dev", "--key", "dev.pub"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["signatures"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["target"]["digest"], w.index_digest("dev").as_str());
+}
