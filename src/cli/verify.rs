@@ -134,7 +134,7 @@ fn line(r: &SignatureReport) -> String {
     };
     format!(
         "signature {}  key {key}  {}  signed {when}  {verdict}",
-        short(&r.manifest),
+        r.manifest.as_ref().map_or_else(|| "?".to_owned(), short),
         r.algorithm.unwrap_or("?")
     )
 }

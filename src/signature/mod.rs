@@ -147,8 +147,8 @@ impl Problem {
 /// The verdict on one signature found for a target.
 #[derive(Debug, Clone)]
 pub struct SignatureReport {
-    /// The signature manifest.
-    pub manifest: Digest,
+    /// The signature manifest (`None` when its descriptor's digest is malformed).
+    pub manifest: Option<Digest>,
     /// The key id from the envelope's protected header, once it parsed.
     pub key_id: Option<KeyId>,
     /// The COSE algorithm name, once it parsed.
@@ -199,16 +199,23 @@ fn verify_one<S: BlobStore>(
     now: Seconds,
     limits: &Limits,
 ) -> SignatureReport {
-    let manifest = descriptor_digest(referrer).unwrap_or_else(|_| Digest::sha256_of(b""));
     let mut report = SignatureReport {
-        manifest: manifest.clone(),
+        manifest: None,
         key_id: None,
         algorithm: None,
         signing_time: None,
         expiry: None,
         verdict: Ok(()),
     };
-    let envelope = match load_envelope(store, target, referrer, limits) {
+    let digest = match descriptor_digest(referrer) {
+        Ok(d) => d,
+        Err(e) => {
+            report.verdict = Err(Problem::Manifest(e.to_string()));
+            return report;
+        }
+    };
+    report.manifest = Some(digest.clone());
+    let envelope = match load_envelope(store, target, referrer, &digest, limits) {
         Ok(e) => e,
         Err(p) => {
             report.verdict = Err(p);
@@ -231,9 +238,9 @@ fn load_envelope<S: BlobStore>(
     store: &S,
     target: &Target,
     referrer: &Descriptor,
+    digest: &Digest,
     limits: &Limits,
 ) -> Result<Envelope, Problem> {
-    let digest = descriptor_digest(referrer).map_err(|e| Problem::Manifest(e.to_string()))?;
     let mt = referrer.media_type().to_string();
     if mt != media::OCI_MANIFEST {
         return Err(Problem::Manifest(format!(
@@ -242,7 +249,7 @@ fn load_envelope<S: BlobStore>(
         )));
     }
     let bytes = store
-        .fetch_manifest(&digest, referrer.size(), limits.max_manifest_bytes)
+        .fetch_manifest(digest, referrer.size(), limits.max_manifest_bytes)
         .map_err(|e| Problem::Content(e.to_string()))?;
     let parsed =
         parse_manifest(&bytes, &mt, limits).map_err(|p| Problem::Manifest(format!("{p:?}")))?;
