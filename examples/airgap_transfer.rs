@@ -2,13 +2,17 @@
 //!
 //! 1. On the connected side: build a layout holding an image, an index over it and an SBOM
 //!    attached to the image as a referrer.
-//!    Sign the index with a new Ed25519 key (a detached signature, stored as one more referrer;
-//!    the index's digest and tag do not change).
+//!    Make a trust root naming the `wabbit-networks` signer identity, and an empty revocation
+//!    snapshot; sign the index with the identity's Ed25519 key (a detached signature, stored as
+//!    one more referrer; the index's digest and tag do not change).
 //! 2. Pack it as one deterministic, zstd-compressed tarball: the file that crosses the gap.
 //! 3. On the disconnected side: stream the tarball back in, verifying every blob digest and the
 //!    completeness of the graph before anything is tagged, into a fresh layout.
-//! 4. Verify the signature there with only the public key, and show what arrived: the tagged
-//!    roots and the referrer graph.
+//! 4. Verify it there offline: the far side pins the trust root by the digest it was given out
+//!    of band, installs the revocation snapshot and a policy requiring the `wabbit-networks`
+//!    signer, and judges the index by them; then show what arrived: the tagged roots and the
+//!    referrer graph. (The trust files travel beside the tarball here; the bundle format will
+//!    carry them inside it.)
 //!
 //! Run: `cargo run --example airgap_transfer [WORKDIR]` (default: a new temporary directory).
 
@@ -24,8 +28,12 @@ use airlock::graph::{Graph, Indexed};
 use airlock::key::{KeyAlgorithm, PrivateKey};
 use airlock::layout::Layout;
 use airlock::reference::{LayoutTag, Selector};
+use airlock::revocation::{SignedSnapshot, Snapshot};
 use airlock::signature::{self, SignOptions};
 use airlock::tarball::{Compression, PackOptions, unpack_tarball, write_tarball};
+use airlock::trust::root::{Role, RoleName};
+use airlock::trust::{SignedRoot, TrustRoot, TrustStore};
+use airlock::verify::{self, Context, Decision};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keep;
@@ -50,6 +58,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let key = PrivateKey::generate(KeyAlgorithm::Ed25519)?;
+    let (root_key, revocation_key) = (
+        PrivateKey::generate(KeyAlgorithm::Ed25519)?,
+        PrivateKey::generate(KeyAlgorithm::Ed25519)?,
+    );
+    let now = airlock::time::now();
+    let role = |k: &PrivateKey| Role {
+        keys: [k.id()].into(),
+        threshold: 1,
+    };
+    let trust_root = TrustRoot {
+        version: 1,
+        issued_at: now,
+        expires: now + 365 * 86_400,
+        keys: [&root_key, &revocation_key, &key]
+            .iter()
+            .map(|k| (k.id(), k.public().clone()))
+            .collect(),
+        roles: [
+            (RoleName::Root, role(&root_key)),
+            (RoleName::Revocation, role(&revocation_key)),
+            (RoleName::Bundle, role(&root_key)),
+        ]
+        .into(),
+        signers: [("wabbit-networks".to_owned(), role(&key))].into(),
+    };
+    let mut signed_root = SignedRoot::unsigned(trust_root, &limits)?;
+    signed_root.sign(&root_key)?;
+    let root_digest = signed_root.digest();
+    std::fs::write(work.join("root-1.cose"), signed_root.to_vec())?;
+    let mut snapshot = SignedSnapshot::unsigned(Snapshot {
+        version: 1,
+        issued_at: now,
+        expires: now + 30 * 86_400,
+        keys: Default::default(),
+        digests: Default::default(),
+    });
+    snapshot.sign(&revocation_key)?;
+    std::fs::write(work.join("revocation-1.cose"), snapshot.to_vec())?;
+    println!(
+        "   trust root version 1 (digest {root_digest}, to be given out of band) and revocation snapshot version 1"
+    );
     let root = source.resolve(Some(&Selector::Tag(tag.clone())))?;
     let options = SignOptions {
         signing_time: airlock::time::now(),
@@ -88,27 +137,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         contents.blobs.len()
     );
 
-    let entries = dest.index()?;
-    let indexed = Indexed::new(&dest, &entries, &limits)?;
-    let arrived = signature::target_of(&dest, &root.descriptor, &limits)?;
-    let reports = signature::verify_referrers(
-        &dest,
-        &arrived,
-        indexed.referrers(&arrived.digest),
-        std::slice::from_ref(key.public()),
+    let trust_dir = work.join("disconnected/trust");
+    let mut store = TrustStore::pin(
+        &trust_dir,
+        &std::fs::read(work.join("root-1.cose"))?,
+        &root_digest,
         airlock::time::now(),
         &limits,
-    );
-    if !reports.iter().any(|r| r.is_valid()) {
+    )?;
+    let carried = SignedSnapshot::parse(&std::fs::read(work.join("revocation-1.cose"))?, &limits)?;
+    store.import_revocation(carried, airlock::time::now())?;
+    store.set_policy(
+        br#"{"version": 1, "scopes": [{"scope": "*", "level": "enforce", "signers": {"all-of": ["wabbit-networks"]}}]}"#,
+    )?;
+    let entries = dest.index()?;
+    let indexed = Indexed::new(&dest, &entries, &limits)?;
+    let policy = store.policy().ok_or("the policy was just installed")?;
+    let ctx = Context {
+        root: store.root().root(),
+        revocation: store.revocation().map(|s| s.snapshot()),
+        policy,
+        now: airlock::time::now(),
+        limits: &limits,
+    };
+    let judgement = verify::judge(&dest, &indexed, &root.descriptor, None, &ctx)?;
+    if judgement.decision != Decision::Pass {
         return Err(format!(
-            "no valid signature on {} after the transfer",
-            arrived.digest
+            "{} did not pass the policy after the transfer: {:?}",
+            judgement.target.digest, judgement.decision
         )
         .into());
     }
     println!(
-        "4. signature verified on the far side with the public key only ({} signature(s))",
-        reports.len()
+        "4. pinned the trust root in {}; {} verified offline: signed by {} ({} signature(s)), policy met",
+        trust_dir.display(),
+        judgement.target.digest,
+        judgement
+            .satisfied
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        judgement.signatures.len()
     );
     println!("   what arrived:");
     for entry in entries.iter().filter(|e| e.tag.is_some()) {

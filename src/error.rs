@@ -5,9 +5,11 @@ use crate::digest::DigestError;
 use crate::graph::GraphError;
 use crate::key::KeyError;
 use crate::layout::LayoutError;
+use crate::policy::PolicyError;
 use crate::reference::ReferenceError;
 use crate::signature::SignatureError;
 use crate::tarball::TarballError;
+use crate::trust::TrustError;
 
 /// Any error from the airlock library.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,12 @@ pub enum Error {
     /// Signing, or finding signatures, failed.
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    /// A trust root, revocation snapshot or the trust store was refused.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// A trust policy was refused.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// No signature met what verification asked for.
     #[error("{0}")]
     Unverified(String),
@@ -57,6 +65,8 @@ impl Error {
         match self {
             Error::Reference(_) | Error::Unsupported(_) => Class::Usage,
             Error::Unverified(_) => Class::Verification,
+            Error::Trust(t) if t.is_verification() => Class::Verification,
+            Error::Trust(_) | Error::Policy(_) => Class::Usage,
             Error::Key(k) => match k {
                 KeyError::BadSignature | KeyError::MalformedSignature { .. } => Class::Verification,
                 _ => Class::Usage,
@@ -82,6 +92,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let h = match self {
             Error::Unsupported(_) => "see `airlock help` for what each command accepts",
+            Error::Trust(t) => trust_hint(t),
+            Error::Policy(_) => {
+                "fix the policy file (formats/policy.md, formats/policy.schema.json) and install it with `airlock policy set FILE`"
+            }
             Error::Unverified(_) => {
                 "no signature from the given keys verified (see the report above); sign the artifact with `airlock sign`, or give the public key of a key that signed it"
             }
@@ -154,6 +168,59 @@ impl Error {
 }
 
 const LIMIT_HINT: &str = "the content exceeds one of airlock's limits; if its origin is known and it is genuine, raise that limit with --limit NAME=VALUE (formats/layout.md, Limits)";
+
+fn trust_hint(t: &TrustError) -> &'static str {
+    match t {
+        TrustError::TooLarge { .. } => LIMIT_HINT,
+        TrustError::Malformed { .. } | TrustError::NonCanonical { .. } => {
+            "the document is damaged or was altered; obtain it again from its publisher"
+        }
+        TrustError::WrongType { .. } => {
+            "give a trust root to `airlock trust` commands and a revocation snapshot to `airlock revocation import`"
+        }
+        TrustError::InvalidSignature { .. } => {
+            "a signature on the document does not verify: it was altered; do not use it"
+        }
+        TrustError::DuplicateSignature { .. } => {
+            "each key signs a document once; the file was altered or assembled wrongly"
+        }
+        TrustError::AlreadySigned { .. } => "sign with the next party's key",
+        TrustError::Threshold { .. } => {
+            "more keys of the role must sign: each holder runs `airlock trust sign FILE --key THEIR.key`"
+        }
+        TrustError::WrongRole { .. } => {
+            "the document is signed by keys that may not sign it (an old or another role's key); obtain one signed by the current role"
+        }
+        TrustError::Rollback { .. } | TrustError::VersionConflict { .. } => {
+            "the document is older than, or conflicts with, what this trust store already trusts; do not use it, and obtain the current one from its publisher"
+        }
+        TrustError::SkippedVersion { .. } | TrustError::ChainTooLong { .. } => {
+            "install every root version in between, in order (`airlock trust update` takes them all at once)"
+        }
+        TrustError::Expired { .. } => {
+            "obtain a newer document from its publisher; to audit an archive as of a past time, use --at TIME"
+        }
+        TrustError::FromFuture { .. } | TrustError::ClockRollback { .. } => {
+            "check this machine's clock; airlock refuses to work with a clock that moved backwards"
+        }
+        TrustError::PinMismatch { .. } => {
+            "the file is not the root you were given the digest of; obtain both again over a channel you trust"
+        }
+        TrustError::RemovedEntry { .. } => {
+            "revocations are never withdrawn; this snapshot was altered or made wrongly"
+        }
+        TrustError::NotPinned { .. } => {
+            "pin the first trust root: `airlock trust pin ROOT.cose --digest sha256:<hex>` (the digest obtained out of band), or give --trust-dir"
+        }
+        TrustError::AlreadyPinned { .. } => {
+            "install newer roots with `airlock trust update`, or use another --trust-dir"
+        }
+        TrustError::Store { .. } => {
+            "the trust store was changed outside airlock; restore it from a backup or pin again in a new --trust-dir"
+        }
+        TrustError::Io { .. } => "check the path and its permissions",
+    }
+}
 
 fn digest_class(d: &DigestError) -> Class {
     match d {

@@ -15,6 +15,10 @@
 //! - [`key`]: Ed25519 and P-384 keys, PEM files, key ids.
 //! - [`signature`]: COSE signature envelopes stored as referrers; signing and verifying.
 //! - [`time`]: epoch seconds, RFC 3339 and durations.
+//! - [`trust`]: signed trust roots with rotation, and the trust store.
+//! - [`revocation`]: signed revocation snapshots of keys and digests.
+//! - [`policy`]: the trust policy: which signers a repository scope requires.
+//! - [`verify`]: judging an artifact by the trust root, revocations and policy.
 //!
 //! # Example
 //!
@@ -50,10 +54,14 @@ pub mod key;
 pub mod layout;
 pub mod limits;
 pub mod media;
+pub mod policy;
 pub mod reference;
+pub mod revocation;
 pub mod signature;
 pub mod tarball;
 pub mod time;
+pub mod trust;
+pub mod verify;
 
 pub use digest::Digest;
 pub use error::Error;

@@ -37,6 +37,20 @@ pub struct Limits {
     pub max_zstd_window_log: u32,
     /// Largest signature envelope (a COSE_Sign1 message), in bytes.
     pub max_envelope_bytes: u64,
+    /// Largest trust-root or revocation-snapshot file (a COSE_Sign message), in bytes.
+    pub max_trust_document_bytes: u64,
+    /// Most signatures on one trust-root or revocation-snapshot file.
+    pub max_trust_signatures: usize,
+    /// Most keys, and most signer identities, in one trust root; most keys in one role.
+    pub max_trust_keys: usize,
+    /// Most entries (revoked keys plus revoked digests) in one revocation snapshot.
+    pub max_revocation_entries: usize,
+    /// Most root versions one update may advance through.
+    pub max_root_chain: usize,
+    /// Largest trust-policy file, in bytes.
+    pub max_policy_bytes: u64,
+    /// Most scopes in one trust policy.
+    pub max_policy_scopes: usize,
 }
 
 impl Limits {
@@ -56,6 +70,13 @@ impl Limits {
         "max_buffered_manifest_bytes",
         "max_zstd_window_log",
         "max_envelope_bytes",
+        "max_trust_document_bytes",
+        "max_trust_signatures",
+        "max_trust_keys",
+        "max_revocation_entries",
+        "max_root_chain",
+        "max_policy_bytes",
+        "max_policy_scopes",
     ];
 
     /// Sets one field by name from text: a whole number, optionally with a binary size suffix
@@ -77,6 +98,13 @@ impl Limits {
             "max_tarball_bytes" => self.max_tarball_bytes = n,
             "max_buffered_manifest_bytes" => self.max_buffered_manifest_bytes = n,
             "max_envelope_bytes" => self.max_envelope_bytes = n,
+            "max_trust_document_bytes" => self.max_trust_document_bytes = n,
+            "max_trust_signatures" => self.max_trust_signatures = small()?,
+            "max_trust_keys" => self.max_trust_keys = small()?,
+            "max_revocation_entries" => self.max_revocation_entries = small()?,
+            "max_root_chain" => self.max_root_chain = small()?,
+            "max_policy_bytes" => self.max_policy_bytes = n,
+            "max_policy_scopes" => self.max_policy_scopes = small()?,
             "max_zstd_window_log" => {
                 // zstd's own ceiling is 31; a larger window cannot be decoded anyway.
                 self.max_zstd_window_log = u32::try_from(n)
@@ -131,6 +159,13 @@ impl Default for Limits {
             max_buffered_manifest_bytes: 16 * 1024 * 1024,
             max_zstd_window_log: 24,
             max_envelope_bytes: 64 * 1024,
+            max_trust_document_bytes: 16 * 1024 * 1024,
+            max_trust_signatures: 32,
+            max_trust_keys: 1_000,
+            max_revocation_entries: 100_000,
+            max_root_chain: 64,
+            max_policy_bytes: 1024 * 1024,
+            max_policy_scopes: 1_000,
         }
     }
 }

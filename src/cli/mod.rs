@@ -7,10 +7,15 @@ mod inspect;
 mod key;
 mod layout;
 mod output;
+mod policy;
+mod revocation;
+mod revoke;
 mod sign;
 mod target;
+mod trust;
 mod verify;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use airlock::Limits;
@@ -32,6 +37,10 @@ pub(crate) struct Cli {
     /// "Limits"; sizes take a KiB, MiB, GiB or TiB suffix).
     #[arg(long = "limit", global = true, value_name = "NAME=VALUE", value_parser = parse_limit)]
     limits: Vec<(String, String)>,
+    /// The trust store directory (default: $XDG_CONFIG_HOME/airlock/trust or
+    /// ~/.config/airlock/trust).
+    #[arg(long, global = true, env = "AIRLOCK_TRUST_DIR", value_name = "DIR")]
+    trust_dir: Option<PathBuf>,
     /// More detail on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -53,10 +62,22 @@ enum Command {
     Key(key::KeyCommand),
     /// Sign an artifact: a detached COSE signature stored beside it as a referrer.
     Sign(sign::SignArgs),
-    /// Verify an artifact's signatures against public keys.
+    /// Verify an artifact: its signatures judged by the trust store's root, revocation
+    /// snapshot and policy (or, with --key, against given public keys).
     Verify(verify::VerifyArgs),
     /// Add a file (SBOM, scan result) to an artifact as a referrer.
     Attach(attach::AttachArgs),
+    /// Make, sign, rotate, pin and install trust roots.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// Record that a key or an artifact digest is revoked (published by `revocation publish`).
+    Revoke(revoke::RevokeArgs),
+    /// Publish and install signed revocation snapshots.
+    #[command(subcommand)]
+    Revocation(revocation::RevocationCommand),
+    /// Install and show the trust policy.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Exit code: success.
@@ -89,14 +110,33 @@ pub(crate) fn run() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     }
+    let trust_dir = match cli
+        .trust_dir
+        .clone()
+        .or_else(airlock::trust::TrustStore::default_dir)
+    {
+        Some(d) => d,
+        None => {
+            let _ = clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "no trust store directory: set --trust-dir, AIRLOCK_TRUST_DIR, XDG_CONFIG_HOME or HOME\n",
+            )
+            .print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let result = match &cli.command {
         Command::Layout(cmd) => layout::run(cmd, &out, &limits),
         Command::Inspect(args) => inspect::run(args, &out, &limits),
         Command::Discover(args) => discover::run(args, &out, &limits),
         Command::Key(cmd) => key::run(cmd, &out),
         Command::Sign(args) => sign::run(args, &out, &limits),
-        Command::Verify(args) => verify::run(args, &out, &limits),
+        Command::Verify(args) => verify::run(args, &out, &limits, &trust_dir),
         Command::Attach(args) => attach::run(args, &out, &limits),
+        Command::Trust(cmd) => trust::run(cmd, &out, &limits, &trust_dir),
+        Command::Revoke(args) => revoke::run(args, &out, &limits, &trust_dir),
+        Command::Revocation(cmd) => revocation::run(cmd, &out, &limits, &trust_dir),
+        Command::Policy(cmd) => policy::run(cmd, &out, &limits, &trust_dir),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),

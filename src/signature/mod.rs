@@ -130,6 +130,14 @@ pub enum Problem {
     /// The envelope names a key that is not among those given.
     #[error("signed by key {0}, which is not among the keys given")]
     UnknownKey(KeyId),
+    /// The signature verifies, but its key is revoked by the installed revocation snapshot.
+    #[error("key {key} is revoked: {reason}")]
+    Revoked {
+        /// The key.
+        key: KeyId,
+        /// The snapshot's reason.
+        reason: String,
+    },
 }
 
 impl Problem {
@@ -140,6 +148,7 @@ impl Problem {
             Problem::Content(_) => "content",
             Problem::Envelope(e) => e.code(),
             Problem::UnknownKey(_) => "unknown-key",
+            Problem::Revoked { .. } => "revoked",
         }
     }
 }

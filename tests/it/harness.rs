@@ -26,7 +26,13 @@ const TOKEN_HEADER: &str = "X-Airlock-Harness";
 
 /// The `airlock` binary built for this test run.
 pub(crate) fn airlock() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    // Never the user's own trust store: a path that does not exist unless a test sets its own.
+    cmd.env(
+        "AIRLOCK_TRUST_DIR",
+        std::env::temp_dir().join(format!("airlock-test-no-store-{}", std::process::id())),
+    );
+    cmd
 }
 
 /// The path of `name` on `PATH`; panics, naming the installer, when it is not there.

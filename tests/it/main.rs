@@ -5,4 +5,8 @@ mod cose;
 mod harness;
 mod hostile;
 mod interop;
+mod policy;
 mod signing;
+mod trust;
+mod trust_interop;
+mod trust_vectors;

@@ -1,0 +1,283 @@
+//! Deterministic CBOR for the documents airlock signs: RFC 8949 §4.2.1 "core deterministic
+//! encoding" (shortest integer and length forms, definite lengths, map keys sorted by the bytes
+//! of their encoding, no duplicate keys).
+//!
+//! [`decode`] accepts only input that is already in that form, so a document has exactly one
+//! encoding and equal documents have equal bytes; [`Fields`] and the `as_*` helpers read the
+//! decoded value against a schema, refusing unknown keys and wrong types.
+
+use std::io::Cursor;
+
+use ciborium::Value;
+
+/// Nesting depth accepted while decoding (documents nest at most four deep).
+const RECURSION_LIMIT: usize = 16;
+
+/// Why bytes are not a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CborError {
+    /// Not well-formed CBOR, trailing bytes, or a value of the wrong shape.
+    Malformed(String),
+    /// Well-formed, but not in the deterministic encoding.
+    NonCanonical,
+}
+
+impl std::fmt::Display for CborError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CborError::Malformed(m) => f.write_str(m),
+            CborError::NonCanonical => f.write_str("not in the deterministic encoding"),
+        }
+    }
+}
+
+/// Encodes `value` deterministically, sorting every map's entries by their encoded keys.
+pub(crate) fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and every Value airlock builds is encodable.
+    let _ = ciborium::into_writer(&canonical(value), &mut out);
+    out
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Map(entries) => {
+            let mut keyed: Vec<(Vec<u8>, Value, Value)> = entries
+                .iter()
+                .map(|(k, v)| {
+                    let k = canonical(k);
+                    let mut kb = Vec::new();
+                    let _ = ciborium::into_writer(&k, &mut kb);
+                    (kb, k, canonical(v))
+                })
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Map(keyed.into_iter().map(|(_, k, v)| (k, v)).collect())
+        }
+        Value::Tag(t, inner) => Value::Tag(*t, Box::new(canonical(inner))),
+        other => other.clone(),
+    }
+}
+
+/// Decodes one well-formed CBOR item that fills `bytes` exactly, nested at most 16 deep.
+pub(crate) fn decode_any(bytes: &[u8]) -> Result<Value, CborError> {
+    let mut cursor = Cursor::new(bytes);
+    let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut cursor, RECURSION_LIMIT)
+        .map_err(|e| CborError::Malformed(format!("not well-formed CBOR: {e}")))?;
+    if usize::try_from(cursor.position()).ok() != Some(bytes.len()) {
+        return Err(CborError::Malformed(
+            "trailing bytes after the document".into(),
+        ));
+    }
+    Ok(value)
+}
+
+/// Decodes one CBOR item that must fill `bytes` exactly and be in deterministic form.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Value, CborError> {
+    let value = decode_any(bytes)?;
+    check_no_duplicates(&value)?;
+    if encode(&value) != bytes {
+        return Err(CborError::NonCanonical);
+    }
+    Ok(value)
+}
+
+fn check_no_duplicates(value: &Value) -> Result<(), CborError> {
+    match value {
+        Value::Array(items) => items.iter().try_for_each(check_no_duplicates),
+        Value::Map(entries) => {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if entries[..i].iter().any(|(k2, _)| k2 == k) {
+                    return Err(CborError::Malformed(format!("map key {k:?} appears twice")));
+                }
+                check_no_duplicates(v)?;
+            }
+            Ok(())
+        }
+        Value::Tag(_, inner) => check_no_duplicates(inner),
+        _ => Ok(()),
+    }
+}
+
+/// A map with text keys read field by field; keys never taken are refused by [`Fields::finish`].
+pub(crate) struct Fields<'a> {
+    what: String,
+    entries: Vec<(&'a str, &'a Value, bool)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads `value` as a map whose keys are all text. `what` names it in errors.
+    pub(crate) fn new(value: &'a Value, what: impl Into<String>) -> Result<Fields<'a>, CborError> {
+        let what = what.into();
+        let Value::Map(entries) = value else {
+            return Err(CborError::Malformed(format!("{what} is not a map")));
+        };
+        let entries = entries
+            .iter()
+            .map(|(k, v)| match k {
+                Value::Text(t) => Ok((t.as_str(), v, false)),
+                _ => Err(CborError::Malformed(format!(
+                    "{what} has a key that is not text"
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Fields { what, entries })
+    }
+
+    /// The value of a required key.
+    pub(crate) fn req(&mut self, key: &str) -> Result<&'a Value, CborError> {
+        self.opt(key)
+            .ok_or_else(|| CborError::Malformed(format!("{} lacks {key:?}", self.what)))
+    }
+
+    /// The value of an optional key.
+    pub(crate) fn opt(&mut self, key: &str) -> Option<&'a Value> {
+        let e = self.entries.iter_mut().find(|(k, _, _)| *k == key)?;
+        e.2 = true;
+        Some(e.1)
+    }
+
+    /// Refuses keys that were never read.
+    pub(crate) fn finish(self) -> Result<(), CborError> {
+        match self.entries.iter().find(|(_, _, used)| !used) {
+            Some((k, _, _)) => Err(CborError::Malformed(format!(
+                "{} has an unknown key {k:?}",
+                self.what
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The keys, in document order, and their values (for maps keyed by name).
+    pub(crate) fn drain(self) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        self.entries.into_iter().map(|(k, v, _)| (k, v))
+    }
+}
+
+/// An unsigned integer that fits `u64`.
+pub(crate) fn as_u64(v: &Value, what: &str) -> Result<u64, CborError> {
+    match v {
+        Value::Integer(i) => {
+            u64::try_from(*i).map_err(|_| CborError::Malformed(format!("{what} is negative")))
+        }
+        _ => Err(CborError::Malformed(format!(
+            "{what} is not an unsigned integer"
+        ))),
+    }
+}
+
+/// Seconds since the epoch: an unsigned integer below 2^53 (so every reader agrees on it).
+pub(crate) fn as_time(v: &Value, what: &str) -> Result<i64, CborError> {
+    let n = as_u64(v, what)?;
+    if n >= 1 << 53 {
+        return Err(CborError::Malformed(format!("{what} is out of range")));
+    }
+    i64::try_from(n).map_err(|_| CborError::Malformed(format!("{what} is out of range")))
+}
+
+/// A text string of at most `max` bytes.
+pub(crate) fn as_text<'a>(v: &'a Value, what: &str, max: usize) -> Result<&'a str, CborError> {
+    match v {
+        Value::Text(t) if t.len() <= max => Ok(t),
+        Value::Text(_) => Err(CborError::Malformed(format!(
+            "{what} is longer than {max} bytes"
+        ))),
+        _ => Err(CborError::Malformed(format!("{what} is not a text string"))),
+    }
+}
+
+/// A byte string of at most `max` bytes.
+pub(crate) fn as_bytes<'a>(v: &'a Value, what: &str, max: usize) -> Result<&'a [u8], CborError> {
+    match v {
+        Value::Bytes(b) if b.len() <= max => Ok(b),
+        Value::Bytes(_) => Err(CborError::Malformed(format!(
+            "{what} is longer than {max} bytes"
+        ))),
+        _ => Err(CborError::Malformed(format!("{what} is not a byte string"))),
+    }
+}
+
+/// An array of at most `max` items.
+pub(crate) fn as_array<'a>(v: &'a Value, what: &str, max: usize) -> Result<&'a [Value], CborError> {
+    match v {
+        Value::Array(a) if a.len() <= max => Ok(a),
+        Value::Array(a) => Err(CborError::Malformed(format!(
+            "{what} has {} items, more than {max}",
+            a.len()
+        ))),
+        _ => Err(CborError::Malformed(format!("{what} is not an array"))),
+    }
+}
+
+/// A text-keyed map entry, for building documents.
+pub(crate) fn entry(key: &str, value: Value) -> (Value, Value) {
+    (Value::Text(key.to_owned()), value)
+}
+
+/// An unsigned integer value.
+pub(crate) fn uint(n: u64) -> Value {
+    Value::Integer(n.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_sort_by_encoded_key_and_round_trip() {
+        let v = Value::Map(vec![
+            entry("version", uint(1)),
+            entry("a", uint(300)),
+            entry("keys", Value::Array(vec![])),
+        ]);
+        let bytes = encode(&v);
+        // Shorter keys first ("a" < "keys" < "version"), as their encodings sort.
+        assert_eq!(
+            hex::encode(&bytes),
+            "a3616119012c646b657973806776657273696f6e01"
+        );
+        assert_eq!(decode(&bytes), Ok(canonical(&v)));
+    }
+
+    #[test]
+    fn non_canonical_forms_are_refused() {
+        // {"b": 1, "a": 2}: keys out of order.
+        assert_eq!(
+            decode(&hex::decode("a2616201616102").unwrap()),
+            Err(CborError::NonCanonical)
+        );
+        // 1 encoded in two bytes.
+        assert_eq!(
+            decode(&hex::decode("1801").unwrap()),
+            Err(CborError::NonCanonical)
+        );
+        // An indefinite-length array.
+        assert_eq!(
+            decode(&hex::decode("9f01ff").unwrap()),
+            Err(CborError::NonCanonical)
+        );
+        // A duplicate key.
+        assert!(matches!(
+            decode(&hex::decode("a2616101616102").unwrap()),
+            Err(CborError::Malformed(_))
+        ));
+        // Trailing bytes.
+        assert!(matches!(
+            decode(&hex::decode("0101").unwrap()),
+            Err(CborError::Malformed(_))
+        ));
+        // Nesting deeper than the limit.
+        let deep = [vec![0x81; 40], vec![0x01]].concat();
+        assert!(matches!(decode(&deep), Err(CborError::Malformed(_))));
+    }
+
+    #[test]
+    fn fields_refuse_unknown_keys() {
+        let v = Value::Map(vec![entry("a", uint(1)), entry("b", uint(2))]);
+        let mut f = Fields::new(&v, "doc").unwrap();
+        assert_eq!(as_u64(f.req("a").unwrap(), "a"), Ok(1));
+        assert!(f.req("c").is_err());
+        assert!(f.finish().is_err());
+    }
+}
