@@ -673,6 +673,31 @@ fn vectors() -> Result<Vec<Vector>> {
         vec![import("revocation-1.cose")],
     ));
 
+    // A key revoked by the stored snapshot signs nothing more.
+    out.push(vector(
+        (
+            "revoked-signer",
+            "a snapshot signed by a revocation key the stored snapshot revokes",
+        ),
+        "A stolen key after its revocation: the revocation key leaked, so snapshot 1 (signed by \
+         it before the thief could act) revokes that very key. The thief then signs snapshot 2 \
+         with it, to extend the expiry and freeze the feed. A key the stored snapshot revokes \
+         counts for no role any more; airlock must refuse snapshot 2 with `revoked-signer`.",
+        "revoked-signer",
+        vec![
+            ("root-1.cose", root1.clone()),
+            (
+                "revocation-1.cose",
+                sign_snapshot(snapshot(1, &[1], &[&k.revocation]), &[&k.revocation])?,
+            ),
+            (
+                "revocation-2.cose",
+                sign_snapshot(snapshot(2, &[1], &[&k.revocation]), &[&k.revocation])?,
+            ),
+        ],
+        vec![import("revocation-1.cose"), import("revocation-2.cose")],
+    ));
+
     // Thresholds and signatures.
     let two = |v: u64| {
         let mut r = root(v);

@@ -191,6 +191,9 @@ fn trust_hint(t: &TrustError) -> &'static str {
         TrustError::WrongRole { .. } => {
             "the document is signed by keys that may not sign it (an old or another role's key); obtain one signed by the current role"
         }
+        TrustError::RevokedSigner { .. } => {
+            "a key the revocation snapshot revokes signed it; obtain a document signed by keys still in good standing"
+        }
         TrustError::Rollback { .. } | TrustError::VersionConflict { .. } => {
             "the document is older than, or conflicts with, what this trust store already trusts; do not use it, and obtain the current one from its publisher"
         }

@@ -131,6 +131,21 @@ pub enum TrustError {
         /// Keys that signed but are not in the role.
         outside: Vec<KeyId>,
     },
+    /// The threshold is not met once the signatures of revoked keys are set aside.
+    #[error(
+        "{what} version {version} is signed by revoked key(s) {}, which count for nothing: {cause}",
+        keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    RevokedSigner {
+        /// The document kind.
+        what: DocKind,
+        /// The document's version.
+        version: u64,
+        /// The revoked keys that signed.
+        keys: Vec<KeyId>,
+        /// The threshold failure without them.
+        cause: Box<TrustError>,
+    },
     /// Rollback: an older version than the one already trusted.
     #[error("{what} version {offered} is older than the trusted version {trusted}")]
     Rollback {
@@ -272,6 +287,7 @@ impl TrustError {
             TrustError::AlreadySigned { .. } => "already-signed",
             TrustError::Threshold { .. } => "threshold",
             TrustError::WrongRole { .. } => "wrong-role",
+            TrustError::RevokedSigner { .. } => "revoked-signer",
             TrustError::Rollback { .. } => "rollback",
             TrustError::VersionConflict { .. } => "version-conflict",
             TrustError::SkippedVersion { .. } => "skipped-version",

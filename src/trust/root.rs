@@ -117,6 +117,16 @@ impl TrustRoot {
             .collect()
     }
 
+    /// This root with `revoked` keys taken out of every role and identity (thresholds kept), so
+    /// a revoked key's signature counts for nothing.
+    pub fn without_keys(&self, revoked: &BTreeSet<KeyId>) -> TrustRoot {
+        let mut r = self.clone();
+        for role in r.roles.values_mut().chain(r.signers.values_mut()) {
+            role.keys.retain(|k| !revoked.contains(k));
+        }
+        r
+    }
+
     /// The deterministic CBOR payload.
     pub fn to_cbor(&self) -> Vec<u8> {
         let role = |r: &Role| {
@@ -405,6 +415,15 @@ impl SignedRoot {
     /// The content.
     pub fn root(&self) -> &TrustRoot {
         &self.root
+    }
+
+    /// The same document judged with `revoked` keys out of every role (see
+    /// [`TrustRoot::without_keys`]).
+    pub fn without_keys(&self, revoked: &BTreeSet<KeyId>) -> SignedRoot {
+        SignedRoot {
+            doc: self.doc.clone(),
+            root: self.root.without_keys(revoked),
+        }
     }
 
     /// The signed document.

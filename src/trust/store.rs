@@ -7,7 +7,7 @@
 //! digest, so a store is either before or after an update, never between. One process at a time
 //! holds the store (an exclusive lock on `.lock`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -299,6 +299,14 @@ impl TrustStore {
         Ok(chain)
     }
 
+    /// The keys the stored revocation snapshot revokes.
+    pub fn revoked_keys(&self) -> BTreeSet<KeyId> {
+        self.revocation
+            .as_ref()
+            .map(|s| s.snapshot().keys.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Refuses a clock that reads more than [`CLOCK_SKEW`] before the latest time observed.
     pub fn check_clock(&self, now: Seconds) -> Result<(), TrustError> {
         if now < self.state.latest_time.saturating_sub(CLOCK_SKEW) {
@@ -384,9 +392,19 @@ impl TrustStore {
                 limit: self.limits.max_root_chain,
             });
         }
+        // A key revoked by the stored snapshot signs nothing any more, roots included.
+        let revoked = self.revoked_keys();
         let mut prev = &self.root;
         for next in &new {
-            prev.verify_successor(next)?;
+            let judged = prev
+                .without_keys(&revoked)
+                .verify_successor(&next.without_keys(&revoked));
+            if let Err(e) = judged {
+                return Err(
+                    revoked_signer(e, next.document().signers(), &revoked, next.version())
+                        .unwrap_or_else(|e| e),
+                );
+            }
             prev = next;
         }
         prev.check_fresh(now)?;
@@ -413,7 +431,16 @@ impl TrustStore {
         now: Seconds,
     ) -> Result<bool, TrustError> {
         self.check_clock(now)?;
-        snapshot.verify(self.root.root())?;
+        let revoked = self.revoked_keys();
+        if let Err(e) = snapshot.verify(&self.root.root().without_keys(&revoked)) {
+            return Err(revoked_signer(
+                e,
+                snapshot.document().signers(),
+                &revoked,
+                snapshot.version(),
+            )
+            .unwrap_or_else(|e| e));
+        }
         if let Some(stored) = &self.revocation {
             stored.snapshot().check_successor(snapshot.snapshot())?;
             if stored.version() == snapshot.version() {
@@ -581,6 +608,33 @@ pub enum Revoke {
     Digest(Digest),
 }
 
+/// When a document failed its threshold and some of its signers are revoked, says so.
+fn revoked_signer(
+    e: TrustError,
+    signers: &[KeyId],
+    revoked: &BTreeSet<KeyId>,
+    version: u64,
+) -> Result<TrustError, TrustError> {
+    let by_revoked: Vec<KeyId> = signers
+        .iter()
+        .filter(|k| revoked.contains(k))
+        .copied()
+        .collect();
+    match e {
+        TrustError::Threshold { what, .. } | TrustError::WrongRole { what, .. }
+            if !by_revoked.is_empty() =>
+        {
+            Ok(TrustError::RevokedSigner {
+                what,
+                version,
+                keys: by_revoked,
+                cause: Box::new(e),
+            })
+        }
+        e => Err(e),
+    }
+}
+
 fn revocation_path(dir: &Path, version: u64) -> PathBuf {
     dir.join(REVOCATIONS_DIR).join(format!("{version}.cose"))
 }
@@ -726,6 +780,50 @@ mod tests {
         let mut d = SignedSnapshot::unsigned(s);
         d.sign(by).expect("sign");
         d
+    }
+
+    #[test]
+    fn a_revoked_key_signs_nothing_more() {
+        // Two revocation keys (2 and 4), one needed; root keys 10 and 11, one needed.
+        let (r10, r11) = (key(10), key(11));
+        let root = |v: u64| make_root(v, (&[&r10, &r11], 1), &[&key(2), &key(4)], &[&key(3)]);
+        let (_tmp, mut store) = pin(&sign_root(root(1), &[&r10]));
+        // Snapshot 1, by key 4, revokes key 2 (a leaked revocation key) and root key 11.
+        let mut s1 = snapshot(1, &[]);
+        for k in [key(2).id(), r11.id()] {
+            s1.keys.insert(
+                k,
+                Entry {
+                    revoked_at: T0,
+                    reason: "leaked".into(),
+                },
+            );
+        }
+        store
+            .import_revocation(signed(s1.clone(), &key(4)), NOW)
+            .expect("snapshot 1");
+        // The thief's snapshot 2 by key 2 (it keeps every entry, and would extend the expiry).
+        let mut s2 = s1.clone();
+        s2.version = 2;
+        let e = store
+            .import_revocation(signed(s2.clone(), &key(2)), NOW)
+            .expect_err("signed by a revoked key");
+        assert_eq!(e.code(), "revoked-signer", "{e}");
+        assert!(e.to_string().contains(&key(2).id().to_string()), "{e}");
+        // The same snapshot by the key in good standing is accepted.
+        store
+            .import_revocation(signed(s2, &key(4)), NOW)
+            .expect("by key 4");
+        // A root signed only by the revoked root key is refused; by the other, accepted.
+        let e = store
+            .update_roots(vec![sign_root(root(2), &[&r11])], NOW)
+            .expect_err("by a revoked root key");
+        assert_eq!(e.code(), "revoked-signer", "{e}");
+        assert_eq!(store.state().root_version, 1);
+        store
+            .update_roots(vec![sign_root(root(2), &[&r10])], NOW)
+            .expect("by root key 10");
+        assert_eq!(store.state().root_version, 2);
     }
 
     #[test]

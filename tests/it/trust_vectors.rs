@@ -37,6 +37,7 @@ const REQUIRED: &[(&str, &str)] = &[
     ("invalid-signature", "invalid-signature"),
     ("pin-mismatch", "pin-mismatch"),
     ("non-canonical", "non-canonical"),
+    ("revoked-signer", "revoked-signer"),
     ("rotation-ok", "ok"),
     ("revocation-ok", "ok"),
 ];
