@@ -355,10 +355,10 @@ impl SignedSnapshot {
 
 #[cfg(test)]
 mod tests {
-    use std::fmt;
-
     use super::*;
-    use crate::trust::root::tests::{DAY, T0, key, make_root, p384, simple_root};
+    use crate::trust::root::tests::{
+        DAY, T0, code, edit_payload, field, key, make_root, p384, simple_root,
+    };
 
     fn entry_at(days: i64, reason: &str) -> Entry {
         Entry {
@@ -399,29 +399,9 @@ mod tests {
         Snapshot::from_cbor(bytes, &Limits::default())
     }
 
-    fn code<T: fmt::Debug>(r: Result<T, TrustError>) -> &'static str {
-        match r {
-            Ok(v) => panic!("expected an error, got Ok({v:?})"),
-            Err(e) => e.code(),
-        }
-    }
-
     /// The payload with its top-level map edited, re-encoded deterministically.
     fn edit(s: &Snapshot, f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
-        let mut v = cbor::decode(&s.to_cbor()).expect("to_cbor is canonical");
-        let Value::Map(entries) = &mut v else {
-            panic!("a snapshot is a map")
-        };
-        f(entries);
-        cbor::encode(&v)
-    }
-
-    fn field<'a>(entries: &'a mut [(Value, Value)], name: &str) -> &'a mut Value {
-        entries
-            .iter_mut()
-            .find(|(k, _)| k.as_text() == Some(name))
-            .map(|(_, v)| v)
-            .unwrap_or_else(|| panic!("no field {name}"))
+        edit_payload(&s.to_cbor(), f)
     }
 
     fn items<'a>(entries: &'a mut [(Value, Value)], name: &str) -> &'a mut Vec<Value> {

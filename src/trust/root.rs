@@ -601,7 +601,7 @@ pub(crate) mod tests {
         s
     }
 
-    fn code<T: fmt::Debug>(r: Result<T, TrustError>) -> &'static str {
+    pub(crate) fn code<T: fmt::Debug>(r: Result<T, TrustError>) -> &'static str {
         match r {
             Ok(v) => panic!("expected an error, got Ok({v:?})"),
             Err(e) => e.code(),
@@ -610,15 +610,23 @@ pub(crate) mod tests {
 
     /// The root's payload with its top-level map edited, re-encoded deterministically.
     fn edit(root: &TrustRoot, f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
-        let mut v = cbor::decode(&root.to_cbor()).expect("to_cbor is canonical");
+        edit_payload(&root.to_cbor(), f)
+    }
+
+    /// A deterministic payload with its top-level map edited, re-encoded deterministically.
+    pub(crate) fn edit_payload(
+        payload: &[u8],
+        f: impl FnOnce(&mut Vec<(Value, Value)>),
+    ) -> Vec<u8> {
+        let mut v = cbor::decode(payload).expect("the payload is canonical");
         let Value::Map(entries) = &mut v else {
-            panic!("a root is a map")
+            panic!("a payload is a map")
         };
         f(entries);
         cbor::encode(&v)
     }
 
-    fn field<'a>(entries: &'a mut [(Value, Value)], name: &str) -> &'a mut Value {
+    pub(crate) fn field<'a>(entries: &'a mut [(Value, Value)], name: &str) -> &'a mut Value {
         entries
             .iter_mut()
             .find(|(k, _)| k.as_text() == Some(name))

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use airlock::build::write_sample;
+use airlock::key::PublicKey;
 use airlock::layout::Layout;
 use airlock::reference::LayoutTag;
 use airlock::time::{self, format_rfc3339};
@@ -19,23 +20,23 @@ use crate::harness::airlock;
 
 /// One organisation's work directory: keys, a trust root, and any number of sites (trust
 /// stores) that pinned it.
-struct Org {
-    dir: tempfile::TempDir,
+pub(crate) struct Org {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Org {
-    fn new() -> Org {
+    pub(crate) fn new() -> Org {
         Org {
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Runs airlock in the work directory with the trust store `site`.
-    fn run(&self, site: &str, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, site: &str, args: &[&str]) -> Output {
         airlock()
             .current_dir(self.dir.path())
             .env("AIRLOCK_TRUST_DIR", self.path(site))
@@ -45,7 +46,7 @@ impl Org {
             .expect("run airlock")
     }
 
-    fn ok(&self, site: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, site: &str, args: &[&str]) -> String {
         let out = self.run(site, args);
         assert!(
             out.status.success(),
@@ -56,7 +57,7 @@ impl Org {
     }
 
     /// Runs with `--json`; returns the exit code, the document and stderr.
-    fn json(&self, site: &str, args: &[&str]) -> (i32, Value, String) {
+    pub(crate) fn json(&self, site: &str, args: &[&str]) -> (i32, Value, String) {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
         let out = self.run(site, &full);
@@ -74,8 +75,11 @@ impl Org {
         )
     }
 
-    fn key(&self, name: &str, algorithm: &str) {
+    /// `airlock key generate --algorithm ALG NAME`; returns the public key it wrote.
+    pub(crate) fn key(&self, name: &str, algorithm: &str) -> PublicKey {
         self.ok("-", &["key", "generate", "--algorithm", algorithm, name]);
+        airlock::key::read_public_key(&self.path(&format!("{name}.pub")))
+            .unwrap_or_else(|e| panic!("airlock wrote an unreadable {name}.pub: {e}"))
     }
 
     /// Generates the root (two keys, threshold 2), revocation and bundle keys and one key per

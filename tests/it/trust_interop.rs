@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use airlock::key::{self, KeyError, PrivateKey, PublicKey};
 use airlock::time::{self, Seconds, format_rfc3339};
@@ -21,7 +21,8 @@ use airlock::{Digest, Limits};
 use coset::TaggedCborSerializable;
 use serde_json::{Value, json};
 
-use crate::harness::{airlock, python};
+use crate::harness::python;
+use crate::trust::Org as Work;
 
 /// `verify_sign.py`: every signature verifies and the payload checks hold.
 const PY_VERIFIED: i32 = 0;
@@ -41,68 +42,8 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A work directory for keys and roots, with trust stores in subdirectories.
-struct Work {
-    dir: tempfile::TempDir,
-}
-
+/// What the interop tests need beyond the trust tests' work directory.
 impl Work {
-    fn new() -> Work {
-        Work {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Runs airlock in the work directory with the trust store `store/`.
-    fn run(&self, store: &str, args: &[&str]) -> Output {
-        airlock()
-            .current_dir(self.dir.path())
-            .env("AIRLOCK_TRUST_DIR", self.path(store))
-            .env_remove("AIRLOCK_KEY_PASSPHRASE")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run airlock {args:?}: {e}"))
-    }
-
-    /// Runs airlock and panics, with its stderr, unless it exits 0.
-    fn ok(&self, store: &str, args: &[&str]) {
-        let out = self.run(store, args);
-        assert!(
-            out.status.success(),
-            "airlock {args:?} (store {store}) failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Runs `airlock --json ARGS`; returns the exit code and the JSON document.
-    fn json(&self, store: &str, args: &[&str]) -> (Option<i32>, Value) {
-        let full: Vec<&str> = std::iter::once("--json")
-            .chain(args.iter().copied())
-            .collect();
-        let out = self.run(store, &full);
-        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "airlock {full:?}: stdout is not JSON ({e}): {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code(), doc)
-    }
-
-    /// `airlock key generate --algorithm ALG NAME`; returns the public key.
-    fn key(&self, name: &str, algorithm: &str) -> PublicKey {
-        self.ok("-", &["key", "generate", "--algorithm", algorithm, name]);
-        key::read_public_key(&self.path(&format!("{name}.pub")))
-            .unwrap_or_else(|e| panic!("airlock wrote an unreadable {name}.pub: {e}"))
-    }
-
     /// The private key airlock wrote as `NAME.key` (unencrypted).
     fn private_key(&self, name: &str) -> PrivateKey {
         key::read_private_key(&self.path(&format!("{name}.key")), || {
@@ -401,7 +342,7 @@ fn pycose_verifies_every_signature_of_an_airlock_root() {
             json!(others),
             "pycose verifies other signatures than all but {who}'s"
         );
-        let (code, doc) = w.json(
+        let (code, doc, _) = w.json(
             &format!("store-{who}"),
             &[
                 "trust",
@@ -413,8 +354,7 @@ fn pycose_verifies_every_signature_of_an_airlock_root() {
         );
         let message = doc["error"]["message"].as_str().unwrap_or_default();
         assert_eq!(
-            code,
-            Some(1),
+            code, 1,
             "airlock pins the root with {who}'s signature flipped: {doc}"
         );
         assert!(
@@ -520,8 +460,8 @@ fn airlock_accepts_the_root_pycose_makes_and_refuses_a_non_canonical_one() {
         "store",
         &["trust", "pin", "py-root.cose", "--digest", &digest],
     );
-    let (code, shown) = w.json("store", &["trust", "show"]);
-    assert_eq!(code, Some(0), "airlock trust show fails: {shown}");
+    let (code, shown, _) = w.json("store", &["trust", "show"]);
+    assert_eq!(code, 0, "airlock trust show fails: {shown}");
     assert_eq!(shown["state"]["pinned"], digest.as_str());
     let root = &shown["root"];
     assert_eq!(root["version"], 3, "airlock shows another version: {root}");
@@ -607,10 +547,9 @@ fn airlock_accepts_the_root_pycose_makes_and_refuses_a_non_canonical_one() {
             &Digest::sha256_of(&non_canonical).to_string(),
         ],
     ] {
-        let (code, doc) = w.json("store-nc", &args);
+        let (code, doc, _) = w.json("store-nc", &args);
         assert_eq!(
-            code,
-            Some(1),
+            code, 1,
             "airlock {args:?} accepts a payload not in deterministic order: {doc}"
         );
         let message = doc["error"]["message"].as_str().unwrap_or_default();
