@@ -152,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let entries = dest.index()?;
     let indexed = Indexed::new(&dest, &entries, &limits)?;
-    let policy = store.policy().ok_or("the policy was just installed")?;
+    let policy = store.policy()?.ok_or("the policy was just installed")?;
     let ctx = Context {
         root: store.root().root(),
         revocation: store.revocation().map(|s| s.snapshot()),

@@ -97,7 +97,7 @@ impl Error {
                 "fix the policy file (formats/policy.md, formats/policy.schema.json) and install it with `airlock policy set FILE`"
             }
             Error::Unverified(_) => {
-                "no signature from the given keys verified (see the report above); sign the artifact with `airlock sign`, or give the public key of a key that signed it"
+                "the report above gives each signature's verdict and what is missing; sign the artifact with a key the trust root or the given keys accept (`airlock sign`), attach what the policy requires, or check the --scope"
             }
             Error::Key(k) => match k {
                 KeyError::Exists(_) => "choose another name; airlock never replaces a key file",

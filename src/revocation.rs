@@ -162,7 +162,7 @@ impl Snapshot {
     /// Reads and checks a payload.
     pub fn from_cbor(bytes: &[u8], limits: &Limits) -> Result<Snapshot, TrustError> {
         const W: DocKind = DocKind::Revocation;
-        let value = cbor::decode(bytes).map_err(|e| malformed(W, e))?;
+        let value = cbor::decode(bytes, cbor::item_cap(limits)).map_err(|e| malformed(W, e))?;
         let s = read_snapshot(&value, limits)?;
         s.check()
             .map_err(|reason| TrustError::Malformed { what: W, reason })?;
@@ -270,10 +270,11 @@ pub(crate) fn check_time(t: Seconds, what: &str) -> Result<(), String> {
     }
 }
 
-/// The rules of one entry: its time in range, a reason of 1 to [`MAX_REASON_BYTES`] bytes.
+/// The rules of one entry: its time in range, a reason of 1 to [`MAX_REASON_BYTES`] bytes that
+/// is not only white space.
 pub fn check_entry(revoked_at: Seconds, reason: &str) -> Result<(), String> {
     check_time(revoked_at, "revoked-at")?;
-    if reason.is_empty() || reason.len() > MAX_REASON_BYTES {
+    if reason.trim().is_empty() || reason.len() > MAX_REASON_BYTES {
         return Err(format!(
             "a reason must be 1 to {MAX_REASON_BYTES} bytes, not {}",
             reason.len()
@@ -474,7 +475,7 @@ mod tests {
 
     #[test]
     fn non_canonical_payloads_are_refused() {
-        let mut v = cbor::decode(&snapshot(1).to_cbor()).expect("canonical");
+        let mut v = cbor::decode(&snapshot(1).to_cbor(), usize::MAX).expect("canonical");
         let Value::Map(entries) = &mut v else {
             panic!("a map")
         };
@@ -483,7 +484,7 @@ mod tests {
         ciborium::into_writer(&v, &mut reordered).expect("encode");
         assert_eq!(code(from(&reordered)), "non-canonical");
         // An entry's keys reordered.
-        let mut v = cbor::decode(&snapshot(1).to_cbor()).expect("canonical");
+        let mut v = cbor::decode(&snapshot(1).to_cbor(), usize::MAX).expect("canonical");
         let Value::Map(entries) = &mut v else {
             panic!("a map")
         };

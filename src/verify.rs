@@ -43,8 +43,6 @@ pub struct SignatureVerdict {
     pub identities: Vec<String>,
     /// The key's revocation, if revoked.
     pub key_revoked: Option<Entry>,
-    /// The signature manifest's revocation, if its digest is revoked.
-    pub manifest_revoked: Option<Entry>,
     /// What the scope's algorithm rules say about its algorithm.
     pub algorithm: Option<AlgorithmVerdict>,
     /// Whether it counts towards an identity: valid, not revoked, an allowed algorithm, and a
@@ -335,31 +333,25 @@ fn judge_signatures<S: BlobStore>(
                 .key_id
                 .and_then(|k| ctx.revocation.and_then(|r| r.key(&k)))
                 .cloned();
-            let manifest_revoked = report
-                .manifest
-                .as_ref()
-                .and_then(|m| ctx.revocation.and_then(|r| r.digest(m)))
-                .cloned();
             let algorithm = report.algorithm.map(|a| scope.algorithm(a, ctx.now));
-            let why_not = match (&report.verdict, &key_revoked, &manifest_revoked, &algorithm) {
-                (Err(p), _, _, _) => Some(format!("{}: {p}", p.code())),
-                (Ok(()), Some(e), _, _) => Some(format!(
+            // A signature is not revoked by its manifest's digest: the manifest is not signed, so
+            // anyone can re-wrap the same envelope under another digest. Keys and artifacts are.
+            let why_not = match (&report.verdict, &key_revoked, &algorithm) {
+                (Err(p), _, _) => Some(format!("{}: {p}", p.code())),
+                (Ok(()), Some(e), _) => Some(format!(
                     "key revoked since {}: {}",
                     format_rfc3339(e.revoked_at),
                     e.reason
                 )),
-                (Ok(()), None, Some(e), _) => Some(format!("signature revoked: {}", e.reason)),
-                (Ok(()), None, None, Some(AlgorithmVerdict::NotAllowed)) => Some(format!(
+                (Ok(()), None, Some(AlgorithmVerdict::NotAllowed)) => Some(format!(
                     "algorithm {} is not allowed by the policy",
                     report.algorithm.unwrap_or("?")
                 )),
-                (Ok(()), None, None, Some(AlgorithmVerdict::Deprecated { not_after })) => {
-                    Some(format!(
-                        "algorithm {} is deprecated since {}",
-                        report.algorithm.unwrap_or("?"),
-                        format_rfc3339(*not_after)
-                    ))
-                }
+                (Ok(()), None, Some(AlgorithmVerdict::Deprecated { not_after })) => Some(format!(
+                    "algorithm {} is deprecated since {}",
+                    report.algorithm.unwrap_or("?"),
+                    format_rfc3339(*not_after)
+                )),
                 _ if identities.is_empty() => Some("the key belongs to no signer identity".into()),
                 _ => None,
             };
@@ -368,7 +360,6 @@ fn judge_signatures<S: BlobStore>(
                 report,
                 identities,
                 key_revoked,
-                manifest_revoked,
                 algorithm,
                 why_not,
             }
@@ -395,4 +386,81 @@ fn satisfied(verdicts: &[SignatureVerdict], root: &TrustRoot) -> BTreeSet<String
         })
         .map(|(name, _)| name.to_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{Problem, SignatureReport};
+    use crate::trust::root::tests::{key, make_root};
+
+    fn verdict(key_id: KeyId, identities: &[&str], counts: bool) -> SignatureVerdict {
+        SignatureVerdict {
+            report: SignatureReport {
+                manifest: None,
+                key_id: Some(key_id),
+                algorithm: Some("EdDSA"),
+                signing_time: Some(0),
+                expiry: None,
+                verdict: if counts {
+                    Ok(())
+                } else {
+                    Err(Problem::UnknownKey(key_id))
+                },
+            },
+            identities: identities.iter().map(|s| (*s).to_owned()).collect(),
+            key_revoked: None,
+            algorithm: Some(AlgorithmVerdict::Allowed),
+            counts,
+            why_not: (!counts).then(|| "test".to_owned()),
+        }
+    }
+
+    #[test]
+    fn identities_are_satisfied_by_distinct_counting_keys() {
+        let (a, b) = (key(20), key(21));
+        let mut root = make_root(1, (&[&key(1)], 1), &[&key(2)], &[&key(3)]);
+        root.keys.insert(a.id(), a.public().clone());
+        root.keys.insert(b.id(), b.public().clone());
+        root.signers.insert(
+            "two-person".into(),
+            crate::trust::Role {
+                keys: [a.id(), b.id()].into(),
+                threshold: 2,
+            },
+        );
+        // The same key twice is one key.
+        let twice = [
+            verdict(a.id(), &["two-person"], true),
+            verdict(a.id(), &["two-person"], true),
+        ];
+        assert!(satisfied(&twice, &root).is_empty());
+        // A second key whose signature does not count is not counted.
+        let one_bad = [
+            verdict(a.id(), &["two-person"], true),
+            verdict(b.id(), &["two-person"], false),
+        ];
+        assert!(satisfied(&one_bad, &root).is_empty());
+        let both = [
+            verdict(a.id(), &["two-person"], true),
+            verdict(b.id(), &["two-person"], true),
+        ];
+        assert_eq!(
+            satisfied(&both, &root),
+            BTreeSet::from(["two-person".to_owned()])
+        );
+        // An identity the root does not define is never satisfied.
+        let stranger = [verdict(a.id(), &["not-in-root"], true)];
+        assert!(satisfied(&stranger, &root).is_empty());
+    }
+
+    #[test]
+    fn only_an_enforced_failure_fails() {
+        assert!(Decision::Pass.passes());
+        assert!(Decision::Skipped.passes());
+        assert!(Decision::AuditFail("x".into()).passes());
+        assert!(!Decision::Fail("x".into()).passes());
+        assert_eq!(Decision::AuditFail("why".into()).reason(), Some("why"));
+        assert_eq!(Decision::Fail("x".into()).name(), "fail");
+    }
 }

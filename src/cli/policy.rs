@@ -39,7 +39,7 @@ pub(crate) fn run(
             dir.display()
         ));
     }
-    let Some(policy) = store.policy() else {
+    let Some(policy) = store.policy()? else {
         return Err(Error::Unsupported(
             "no trust policy is installed; install one with `airlock policy set FILE`".into(),
         ));

@@ -66,6 +66,17 @@ fn publish(args: &PublishArgs, out: &Output, limits: &Limits, dir: &Path) -> Res
         doc.sign(&key)?;
     }
     let bytes = doc.to_vec();
+    if bytes.len() as u64 > limits.max_trust_document_bytes {
+        return Err(airlock::trust::TrustError::TooLarge {
+            what: airlock::trust::DocKind::Revocation,
+            detail: format!(
+                "the next snapshot would be {} bytes, more than max_trust_document_bytes ({}), which every verifier applies",
+                bytes.len(),
+                limits.max_trust_document_bytes
+            ),
+        }
+        .into());
+    }
     write_new(&args.output, &bytes)?;
     let s = doc.snapshot();
     out.status(format!(

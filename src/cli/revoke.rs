@@ -22,8 +22,8 @@ pub(crate) struct RevokeArgs {
     /// Why (recorded in the snapshot for every verifier to see).
     #[arg(long, required = true)]
     reason: String,
-    /// Whether ITEM is a key or a digest (default: a file or a key id of the trust root is a
-    /// key, anything else a digest).
+    /// Whether ITEM is a key or a digest (default: a public key file or a key id of the
+    /// current trust root is a key; any other sha256:<hex> must say which).
     #[arg(long, value_enum)]
     kind: Option<Kind>,
     /// When the key or content went bad, RFC 3339 (default: now). Informational: a revoked
@@ -112,10 +112,18 @@ fn classify(args: &RevokeArgs, store: &TrustStore) -> Result<Revoke, Error> {
             if let Some(k) = as_file()? {
                 return Ok(Revoke::Key(k));
             }
-            if let Ok(k) = args.item.parse::<KeyId>()
-                && store.root().root().keys.contains_key(&k)
-            {
-                return Ok(Revoke::Key(k));
+            if let Ok(k) = args.item.parse::<KeyId>() {
+                if store.root().root().keys.contains_key(&k) {
+                    return Ok(Revoke::Key(k));
+                }
+                // `sha256:<hex>` that is no key of the current root: a key of an older root,
+                // a key used with `verify --key`, or an artifact. Guessing wrong would leave
+                // the key valid, so ask.
+                return Err(Error::Unsupported(format!(
+                    "{} is not a key of trust root version {}: say whether it is a key or an artifact with --kind key or --kind digest",
+                    args.item,
+                    store.root().version()
+                )));
             }
             args.item
                 .parse::<Digest>()

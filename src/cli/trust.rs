@@ -478,7 +478,7 @@ fn show(args: &ShowArgs, out: &Output, limits: &Limits, dir: &Path) -> Result<()
         None => text.push_str("revocation snapshot: none installed\n"),
     }
     match store.policy() {
-        Some(p) => {
+        Ok(Some(p)) => {
             text.push_str("policy:\n");
             for s in p.scopes() {
                 text.push_str(&format!(
@@ -491,7 +491,8 @@ fn show(args: &ShowArgs, out: &Output, limits: &Limits, dir: &Path) -> Result<()
                 ));
             }
         }
-        None => text.push_str("policy: none installed (airlock policy set FILE)\n"),
+        Ok(None) => text.push_str("policy: none installed (airlock policy set FILE)\n"),
+        Err(e) => text.push_str(&format!("policy: {e}\n")),
     }
     out.text(&text);
     out.result(
@@ -501,7 +502,8 @@ fn show(args: &ShowArgs, out: &Output, limits: &Limits, dir: &Path) -> Result<()
             "state": st,
             "root": root_json(store.root()),
             "revocation": store.revocation().map(snapshot_json),
-            "policyInstalled": store.policy().is_some(),
+            "policyInstalled": matches!(store.policy(), Ok(Some(_))),
+            "policyProblem": store.policy().err().map(|e| e.to_string()),
         }),
     );
     Ok(())

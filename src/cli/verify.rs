@@ -76,7 +76,17 @@ fn open_store(
     at: Seconds,
 ) -> Result<TrustStore, Error> {
     let mut store = TrustStore::open(dir, limits)?;
-    store.observe(real_now)?;
+    store.check_clock(real_now)?;
+    // Recording the time needs write access; a store administered by another account is still
+    // protected by the check above, so a failure to record is only a warning.
+    if let Err(e) = store.observe(real_now) {
+        match e {
+            TrustError::Io { .. } => {
+                tracing::warn!("cannot record the time in the trust store: {e}");
+            }
+            e => return Err(e.into()),
+        }
+    }
     let r = store.root().root();
     fresh(
         DocKind::Root,
@@ -140,7 +150,7 @@ fn with_policy(
             .map_err(|e| Error::Unsupported(format!("--scope {scope}: {e}")))?;
     }
     let store = open_store(dir, limits, real_now, at)?;
-    let Some(policy) = store.policy() else {
+    let Some(policy) = store.policy()? else {
         return Err(Error::Unsupported(format!(
             "no trust policy is installed in {}; install one with `airlock policy set FILE` (or verify against keys with --key)",
             dir.display()
@@ -309,7 +319,7 @@ fn verdict_json(v: &SignatureVerdict) -> Value {
         o.insert(
             "revoked".into(),
             json!(
-                v.key_revoked.as_ref().or(v.manifest_revoked.as_ref()).map(
+                v.key_revoked.as_ref().map(
                     |e| json!({"revokedAt": format_rfc3339(e.revoked_at), "reason": e.reason})
                 )
             ),
@@ -340,9 +350,20 @@ fn with_keys(
     // The store's revocations apply everywhere it is set up; without a pinned store there are none.
     let store = match open_store(dir, limits, real_now, now) {
         Ok(s) => Some(s),
-        Err(Error::Trust(TrustError::NotPinned { .. })) => None,
+        Err(Error::Trust(TrustError::NotPinned { .. })) => {
+            out.status(format!(
+                "warning: no trust store in {}: no revocations are applied (give --trust-dir, or pin a root there)",
+                dir.display()
+            ));
+            None
+        }
         Err(e) => return Err(e),
     };
+    if store.as_ref().is_some_and(|s| s.revocation().is_none()) {
+        out.status(
+            "warning: the trust store has no revocation snapshot: no revocations are applied",
+        );
+    }
     let revocation = store
         .as_ref()
         .and_then(|s| s.revocation())

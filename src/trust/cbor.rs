@@ -60,8 +60,95 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-/// Decodes one well-formed CBOR item that fills `bytes` exactly, nested at most 16 deep.
-pub(crate) fn decode_any(bytes: &[u8]) -> Result<Value, CborError> {
+/// Most data items a trust document may hold, for `limits`: enough for the largest root
+/// (`max_trust_keys` keys and identities) and snapshot (`max_revocation_entries` entries, seven
+/// items each) the limits allow, so that a small file of many tiny items cannot make the decoder
+/// build a huge tree.
+pub(crate) fn item_cap(limits: &crate::limits::Limits) -> usize {
+    let keys = limits.max_trust_keys.saturating_mul(2);
+    let entries = limits.max_revocation_entries;
+    64usize
+        .saturating_add(
+            keys.saturating_add(limits.max_trust_signatures)
+                .saturating_mul(16),
+        )
+        .saturating_add(entries.saturating_mul(8))
+}
+
+/// Walks the encoded items without building them: counts them (at most `max_items`), checks the
+/// nesting (at most 16 deep) and that every declared length fits the input, and refuses
+/// indefinite lengths (never deterministic). Linear in the input.
+fn scan(bytes: &[u8], max_items: usize) -> Result<(), CborError> {
+    let bad = |m: &str| CborError::Malformed(m.to_owned());
+    let mut pos = 0usize;
+    let mut items = 0usize;
+    // Items still to read at each open nesting level; the top level holds one.
+    let mut pending: Vec<u64> = vec![1];
+    while let Some(top) = pending.last_mut() {
+        if *top == 0 {
+            pending.pop();
+            continue;
+        }
+        *top -= 1;
+        items += 1;
+        if items > max_items {
+            return Err(CborError::Malformed(format!(
+                "more than {max_items} data items"
+            )));
+        }
+        let initial = *bytes.get(pos).ok_or_else(|| bad("truncated"))?;
+        pos += 1;
+        let (major, info) = (initial >> 5, initial & 0x1f);
+        let arg: u64 = match info {
+            0..=23 => u64::from(info),
+            24..=27 => {
+                let n = 1usize << (info - 24);
+                let raw = bytes.get(pos..pos + n).ok_or_else(|| bad("truncated"))?;
+                pos += n;
+                raw.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+            }
+            31 => return Err(CborError::NonCanonical),
+            _ => return Err(bad("reserved additional information")),
+        };
+        let nested = |n: u64| -> Result<u64, CborError> {
+            if pending_len_ok(n, bytes.len() - pos) {
+                Ok(n)
+            } else {
+                Err(bad("a length longer than the input"))
+            }
+        };
+        match major {
+            0 | 1 | 7 => {}
+            2 | 3 => {
+                let n = usize::try_from(arg).map_err(|_| bad("a length longer than the input"))?;
+                if n > bytes.len() - pos {
+                    return Err(bad("a string longer than the input"));
+                }
+                pos += n;
+            }
+            4 => pending.push(nested(arg)?),
+            5 => pending.push(nested(arg.checked_mul(2).ok_or_else(|| bad("too long"))?)?),
+            _ => pending.push(1), // a tag: one item follows
+        }
+        if pending.len() > RECURSION_LIMIT + 1 {
+            return Err(bad("nested too deep"));
+        }
+    }
+    if pos != bytes.len() {
+        return Err(bad("trailing bytes after the document"));
+    }
+    Ok(())
+}
+
+/// Every item takes at least one byte, so a container cannot declare more items than bytes left.
+fn pending_len_ok(n: u64, left: usize) -> bool {
+    n <= left as u64
+}
+
+/// Decodes one well-formed CBOR item that fills `bytes` exactly, nested at most 16 deep and
+/// holding at most `max_items` data items.
+pub(crate) fn decode_any(bytes: &[u8], max_items: usize) -> Result<Value, CborError> {
+    scan(bytes, max_items)?;
     let mut cursor = Cursor::new(bytes);
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut cursor, RECURSION_LIMIT)
         .map_err(|e| CborError::Malformed(format!("not well-formed CBOR: {e}")))?;
@@ -74,28 +161,43 @@ pub(crate) fn decode_any(bytes: &[u8]) -> Result<Value, CborError> {
 }
 
 /// Decodes one CBOR item that must fill `bytes` exactly and be in deterministic form.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Value, CborError> {
-    let value = decode_any(bytes)?;
-    check_no_duplicates(&value)?;
+pub(crate) fn decode(bytes: &[u8], max_items: usize) -> Result<Value, CborError> {
+    let value = decode_any(bytes, max_items)?;
+    check_map_order(&value)?;
     if encode(&value) != bytes {
         return Err(CborError::NonCanonical);
     }
     Ok(value)
 }
 
-fn check_no_duplicates(value: &Value) -> Result<(), CborError> {
+/// Every map's keys strictly ascending by their encodings, as received: a key equal to the one
+/// before it is a duplicate (`Malformed`), a smaller one is out of order (`NonCanonical`).
+/// Linear in the number of entries.
+fn check_map_order(value: &Value) -> Result<(), CborError> {
     match value {
-        Value::Array(items) => items.iter().try_for_each(check_no_duplicates),
+        Value::Array(items) => items.iter().try_for_each(check_map_order),
         Value::Map(entries) => {
-            for (i, (k, v)) in entries.iter().enumerate() {
-                if entries[..i].iter().any(|(k2, _)| k2 == k) {
-                    return Err(CborError::Malformed(format!("map key {k:?} appears twice")));
+            let mut previous: Option<Vec<u8>> = None;
+            for (k, v) in entries {
+                let mut key = Vec::new();
+                let _ = ciborium::into_writer(k, &mut key);
+                if let Some(p) = &previous {
+                    match p.cmp(&key) {
+                        std::cmp::Ordering::Equal => {
+                            return Err(CborError::Malformed(format!(
+                                "map key {k:?} appears twice"
+                            )));
+                        }
+                        std::cmp::Ordering::Greater => return Err(CborError::NonCanonical),
+                        std::cmp::Ordering::Less => {}
+                    }
                 }
-                check_no_duplicates(v)?;
+                previous = Some(key);
+                check_map_order(v)?;
             }
             Ok(())
         }
-        Value::Tag(_, inner) => check_no_duplicates(inner),
+        Value::Tag(_, inner) => check_map_order(inner),
         _ => Ok(()),
     }
 }
@@ -237,39 +339,72 @@ mod tests {
             hex::encode(&bytes),
             "a3616119012c646b657973806776657273696f6e01"
         );
-        assert_eq!(decode(&bytes), Ok(canonical(&v)));
+        assert_eq!(decode(&bytes, 1000), Ok(canonical(&v)));
     }
 
     #[test]
     fn non_canonical_forms_are_refused() {
         // {"b": 1, "a": 2}: keys out of order.
         assert_eq!(
-            decode(&hex::decode("a2616201616102").unwrap()),
+            decode(&hex::decode("a2616201616102").unwrap(), 1000),
             Err(CborError::NonCanonical)
         );
         // 1 encoded in two bytes.
         assert_eq!(
-            decode(&hex::decode("1801").unwrap()),
+            decode(&hex::decode("1801").unwrap(), 1000),
             Err(CborError::NonCanonical)
         );
         // An indefinite-length array.
         assert_eq!(
-            decode(&hex::decode("9f01ff").unwrap()),
+            decode(&hex::decode("9f01ff").unwrap(), 1000),
             Err(CborError::NonCanonical)
         );
         // A duplicate key.
         assert!(matches!(
-            decode(&hex::decode("a2616101616102").unwrap()),
+            decode(&hex::decode("a2616101616102").unwrap(), 1000),
             Err(CborError::Malformed(_))
         ));
         // Trailing bytes.
         assert!(matches!(
-            decode(&hex::decode("0101").unwrap()),
+            decode(&hex::decode("0101").unwrap(), 1000),
             Err(CborError::Malformed(_))
         ));
         // Nesting deeper than the limit.
         let deep = [vec![0x81; 40], vec![0x01]].concat();
-        assert!(matches!(decode(&deep), Err(CborError::Malformed(_))));
+        assert!(matches!(decode(&deep, 1000), Err(CborError::Malformed(_))));
+    }
+
+    #[test]
+    fn item_counts_and_lengths_are_checked_before_decoding() {
+        // An array declaring 3 items of which 2 fit the cap.
+        assert!(matches!(
+            decode(&hex::decode("83010203").unwrap(), 3),
+            Err(CborError::Malformed(m)) if m.contains("more than 3 data items")
+        ));
+        assert!(decode(&hex::decode("83010203").unwrap(), 4).is_ok());
+        // A text string, and an array, declaring more than the input holds.
+        for bad in ["7a7fffffff61", "9b00000000ffffffff01"] {
+            assert!(
+                matches!(
+                    decode(&hex::decode(bad).unwrap(), 1000),
+                    Err(CborError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        // A map of 20 000 entries in order decodes; the same out of order is refused, in time
+        // linear in its size (this used to compare every key with every earlier one).
+        let entries: Vec<(Value, Value)> = (0..20_000u64).map(|i| (uint(i), Value::Null)).collect();
+        let bytes = encode(&Value::Map(entries));
+        assert!(decode(&bytes, 50_000).is_ok());
+        let mut reversed = vec![0xb9, 0x4e, 0x20];
+        for i in (0..20_000u64).rev() {
+            let mut k = Vec::new();
+            let _ = ciborium::into_writer(&uint(i), &mut k);
+            reversed.extend_from_slice(&k);
+            reversed.push(0xf6);
+        }
+        assert_eq!(decode(&reversed, 50_000), Err(CborError::NonCanonical));
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl TrustRoot {
     /// Reads and checks a payload.
     pub fn from_cbor(bytes: &[u8], limits: &Limits) -> Result<TrustRoot, TrustError> {
         const W: DocKind = DocKind::Root;
-        let value = cbor::decode(bytes).map_err(|e| malformed(W, e))?;
+        let value = cbor::decode(bytes, cbor::item_cap(limits)).map_err(|e| malformed(W, e))?;
         let root = read_root(&value, limits).map_err(|e| match e {
             Read::Cbor(e) => malformed(W, e),
             Read::TooLarge(detail) => TrustError::TooLarge { what: W, detail },
@@ -417,15 +417,6 @@ impl SignedRoot {
         &self.root
     }
 
-    /// The same document judged with `revoked` keys out of every role (see
-    /// [`TrustRoot::without_keys`]).
-    pub fn without_keys(&self, revoked: &BTreeSet<KeyId>) -> SignedRoot {
-        SignedRoot {
-            doc: self.doc.clone(),
-            root: self.root.without_keys(revoked),
-        }
-    }
-
     /// The signed document.
     pub fn document(&self) -> &SignedDocument {
         &self.doc
@@ -618,7 +609,7 @@ pub(crate) mod tests {
         payload: &[u8],
         f: impl FnOnce(&mut Vec<(Value, Value)>),
     ) -> Vec<u8> {
-        let mut v = cbor::decode(payload).expect("the payload is canonical");
+        let mut v = cbor::decode(payload, usize::MAX).expect("the payload is canonical");
         let Value::Map(entries) = &mut v else {
             panic!("a payload is a map")
         };
@@ -684,7 +675,7 @@ pub(crate) mod tests {
     #[test]
     fn non_canonical_payloads_are_refused() {
         let root = simple_root(1);
-        let mut v = cbor::decode(&root.to_cbor()).expect("canonical");
+        let mut v = cbor::decode(&root.to_cbor(), usize::MAX).expect("canonical");
         let Value::Map(entries) = &mut v else {
             panic!("a map")
         };

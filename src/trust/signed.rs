@@ -117,7 +117,8 @@ impl SignedDocument {
             reason,
         };
         // Decode with the recursion limit first: coset's own decoder has none.
-        super::cbor::decode_any(bytes).map_err(|e| bad(e.to_string()))?;
+        super::cbor::decode_any(bytes, super::cbor::item_cap(limits))
+            .map_err(|e| bad(e.to_string()))?;
         let sign = CoseSign::from_tagged_slice(bytes)
             .map_err(|e| bad(format!("not a COSE_Sign_Tagged message: {e}")))?;
         let ct = match &sign.protected.header.content_type {
@@ -336,7 +337,7 @@ fn check_protected_bytes(
     what: &str,
 ) -> Result<(), Protected> {
     let bytes = bytes.ok_or_else(|| Protected::Bad(format!("{what} is missing")))?;
-    let value = super::cbor::decode(bytes).map_err(|e| match e {
+    let value = super::cbor::decode(bytes, 64).map_err(|e| match e {
         super::cbor::CborError::NonCanonical => Protected::NonCanonical,
         super::cbor::CborError::Malformed(m) => Protected::Bad(format!("{what}: {m}")),
     })?;

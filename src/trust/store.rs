@@ -87,7 +87,7 @@ pub struct TrustStore {
     state: State,
     root: SignedRoot,
     revocation: Option<SignedSnapshot>,
-    policy: Option<Policy>,
+    policy: Option<Result<Policy, String>>,
     _lock: File,
 }
 
@@ -220,12 +220,14 @@ impl TrustStore {
                 Some(SignedSnapshot::parse(&bytes, limits)?)
             }
         };
+        // A policy that no longer reads (say, installed under a raised --limit) is reported
+        // when it is used, not here: `policy set` must still be able to replace it.
         let policy_path = dir.join(POLICY_FILE);
         let policy = if policy_path.exists() {
-            let bytes = read_capped(&policy_path, limits.max_policy_bytes)?;
             Some(
-                Policy::parse(&bytes, limits)
-                    .map_err(|e| corrupt(format!("{POLICY_FILE}: {e}")))?,
+                read_capped(&policy_path, limits.max_policy_bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| Policy::parse(&bytes, limits).map_err(|e| e.to_string())),
             )
         } else {
             None
@@ -261,9 +263,19 @@ impl TrustStore {
         self.revocation.as_ref()
     }
 
-    /// The trust policy, when one is installed.
-    pub fn policy(&self) -> Option<&Policy> {
-        self.policy.as_ref()
+    /// The trust policy: `Ok(None)` when none is installed, an error when the installed file
+    /// does not read under the current limits.
+    pub fn policy(&self) -> Result<Option<&Policy>, TrustError> {
+        match &self.policy {
+            None => Ok(None),
+            Some(Ok(p)) => Ok(Some(p)),
+            Some(Err(e)) => Err(TrustError::Store {
+                dir: self.dir.clone(),
+                reason: format!(
+                    "the installed {POLICY_FILE} does not read: {e} (if it was installed with a raised --limit, pass the same limit, or install another with `airlock policy set`)"
+                ),
+            }),
+        }
     }
 
     /// Every accepted root, oldest first (for carrying the chain to another site), checked
@@ -392,19 +404,12 @@ impl TrustStore {
                 limit: self.limits.max_root_chain,
             });
         }
-        // A key revoked by the stored snapshot signs nothing any more, roots included.
-        let revoked = self.revoked_keys();
+        // Revocations do not apply to the root role: root keys are retired by rotation, which
+        // must stay possible whatever a snapshot says (a snapshot that could take root keys out
+        // of their role could make every later rotation impossible).
         let mut prev = &self.root;
         for next in &new {
-            let judged = prev
-                .without_keys(&revoked)
-                .verify_successor(&next.without_keys(&revoked));
-            if let Err(e) = judged {
-                return Err(
-                    revoked_signer(e, next.document().signers(), &revoked, next.version())
-                        .unwrap_or_else(|e| e),
-                );
-            }
+            prev.verify_successor(next)?;
             prev = next;
         }
         prev.check_fresh(now)?;
@@ -449,6 +454,16 @@ impl TrustStore {
         }
         snapshot.check_fresh(now)?;
         let bytes = snapshot.to_vec();
+        if bytes.len() as u64 > self.limits.max_trust_document_bytes {
+            return Err(TrustError::TooLarge {
+                what: DocKind::Revocation,
+                detail: format!(
+                    "{} bytes, more than max_trust_document_bytes ({})",
+                    bytes.len(),
+                    self.limits.max_trust_document_bytes
+                ),
+            });
+        }
         snapshot
             .snapshot()
             .check()
@@ -473,7 +488,14 @@ impl TrustStore {
     pub fn set_policy(&mut self, bytes: &[u8]) -> Result<&Policy, crate::Error> {
         let policy = Policy::parse(bytes, &self.limits)?;
         write_atomic(&self.dir.join(POLICY_FILE), bytes)?;
-        Ok(self.policy.insert(policy))
+        match self.policy.insert(Ok(policy)) {
+            Ok(p) => Ok(p),
+            Err(e) => Err(TrustError::Store {
+                dir: self.dir.clone(),
+                reason: e.clone(),
+            }
+            .into()),
+        }
     }
 
     /// The pending revocations.
@@ -643,16 +665,27 @@ fn root_path(dir: &Path, version: u64) -> PathBuf {
     dir.join(ROOTS_DIR).join(format!("{version}.cose"))
 }
 
+/// Takes the store's lock: exclusive for a process that may write it; shared, for reading only,
+/// when the lock file cannot be opened for writing (a store administered by another account).
 fn lock(dir: &Path) -> Result<File, TrustError> {
     let path = dir.join(LOCK_FILE);
-    let f = OpenOptions::new()
+    match OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(io(&path))?;
-    f.lock().map_err(io(&path))?;
-    Ok(f)
+    {
+        Ok(f) => {
+            f.lock().map_err(io(&path))?;
+            Ok(f)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let f = File::open(&path).map_err(io(&path))?;
+            f.lock_shared().map_err(io(&path))?;
+            Ok(f)
+        }
+        Err(e) => Err(io(&path)(e)),
+    }
 }
 
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, TrustError> {
@@ -662,8 +695,11 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, TrustError> {
     f.take(max + 1).read_to_end(&mut bytes).map_err(io(path))?;
     if bytes.len() as u64 > max {
         return Err(TrustError::Store {
-            dir: path.to_owned(),
-            reason: format!("larger than {max} bytes"),
+            dir: path.parent().unwrap_or(path).to_owned(),
+            reason: format!(
+                "{} is larger than {max} bytes (if it was accepted under a raised --limit, pass the same limit)",
+                path.display()
+            ),
         });
     }
     Ok(bytes)
@@ -814,16 +850,40 @@ mod tests {
         store
             .import_revocation(signed(s2, &key(4)), NOW)
             .expect("by key 4");
-        // A root signed only by the revoked root key is refused; by the other, accepted.
-        let e = store
-            .update_roots(vec![sign_root(root(2), &[&r11])], NOW)
-            .expect_err("by a revoked root key");
-        assert_eq!(e.code(), "revoked-signer", "{e}");
-        assert_eq!(store.state().root_version, 1);
+        // Revocation does not take keys out of the root role: a rotation signed by the revoked
+        // root key alone still counts (rotation is how a root key is retired), so no snapshot can
+        // make the root impossible to rotate.
         store
-            .update_roots(vec![sign_root(root(2), &[&r10])], NOW)
-            .expect("by root key 10");
+            .update_roots(vec![sign_root(root(2), &[&r11])], NOW)
+            .expect("the root role is judged by the root, not by revocations");
         assert_eq!(store.state().root_version, 2);
+    }
+
+    #[test]
+    fn a_policy_that_no_longer_reads_does_not_lock_the_store() {
+        let (tmp, mut store) = pin(&rotating(1));
+        let two = br#"{"version": 1, "scopes": [{"scope": "*", "level": "enforce", "signers": "any"}, {"scope": "a.example/x", "level": "audit", "signers": "any"}]}"#;
+        store
+            .set_policy(two)
+            .expect("two scopes under the defaults");
+        drop(store);
+        let tight = Limits {
+            max_policy_scopes: 1,
+            ..Limits::default()
+        };
+        let mut store = TrustStore::open(tmp.path(), &tight).expect("opens all the same");
+        let e = store
+            .policy()
+            .expect_err("the policy is over the tightened limit");
+        assert_eq!(e.code(), "store");
+        assert!(e.to_string().contains("--limit"), "{e}");
+        let one =
+            br#"{"version": 1, "scopes": [{"scope": "*", "level": "enforce", "signers": "any"}]}"#;
+        store.set_policy(one).expect("and can be replaced");
+        assert_eq!(
+            store.policy().expect("reads").map(|p| p.scopes().len()),
+            Some(1)
+        );
     }
 
     #[test]
@@ -848,7 +908,7 @@ mod tests {
         assert_eq!(store.state(), &want);
         assert_eq!(store.root().to_vec(), v1.to_vec());
         assert!(store.revocation().is_none());
-        assert!(store.policy().is_none());
+        assert!(matches!(store.policy(), Ok(None)));
         assert_eq!(store.chain().expect("chain").len(), 1);
     }
 

@@ -492,6 +492,41 @@ fn scenario_6_2_vendor_and_company_signatures_required_together() {
     let r = org.verify("prod", &app, Some(staging));
     assert_pass(&r, "signed SBOM");
     assert_eq!(r.1["referrers"][0]["metBy"], sbom.as_str());
+    // An SBOM later found wrong is revoked by digest: the rule is no longer met.
+    org.ok(
+        "prod",
+        &[
+            "revoke",
+            &sbom,
+            "--kind",
+            "digest",
+            "--reason",
+            "SBOM omits a vulnerable package",
+        ],
+    );
+    org.ok(
+        "prod",
+        &[
+            "revocation",
+            "publish",
+            "--expires",
+            "30d",
+            "--key",
+            "revoker.key",
+            "-o",
+            "rev-sbom.cose",
+        ],
+    );
+    let r = org.verify("prod", &app, Some(staging));
+    assert_fail(
+        &r,
+        "revoked SBOM",
+        "no referrer of type application/spdx+json",
+    );
+    let why = r.1["referrers"][0]["candidates"][0]["reason"]
+        .as_str()
+        .expect("reason");
+    assert!(why.contains("revoked"), "{why}");
 
     // IoT: two of prod, iot, vendor.
     let iot = "registry.acme-rockets.example/iot/sensor";
@@ -624,11 +659,25 @@ fn scenario_8_leaked_key_is_revoked_everywhere() {
         .and_then(|e| e["digest"].as_str())
         .expect("the tagged root's digest")
         .to_owned();
+    // A bare sha256:<hex> that is no key of the root could be either: airlock asks.
+    let r = org.run(
+        "authority",
+        &[
+            "revoke",
+            &bad_digest,
+            "--reason",
+            "pushed during the compromise",
+        ],
+    );
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--kind"));
     org.ok(
         "authority",
         &[
             "revoke",
             &bad_digest,
+            "--kind",
+            "digest",
             "--reason",
             "pushed during the compromise",
         ],
@@ -666,9 +715,41 @@ fn scenario_8_leaked_key_is_revoked_everywhere() {
     );
     let (_, shown, _) = org.json("edge", &["trust", "show"]);
     assert_eq!(shown["revocation"]["version"], 2);
-    // So is an older root, even when judging as of a past time.
+    // So is an older root.
     let r = org.json("edge", &["trust", "update", "root-1.cose"]);
     assert_eq!(r.0, 1, "{}", r.1);
+    let msg = r.1["error"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains("version 1 is older than the trusted version 2"),
+        "{msg}"
+    );
+
+    // Auditing as of a past time judges freshness then, but never brings back what was
+    // revoked: the old signature still does not count at a time before the revocation.
+    let now = time::now();
+    let earlier = format_rfc3339(now - 86_400);
+    let r = org.json("edge", &["verify", &app, "--at", &earlier]);
+    assert_pass(&r, "as of yesterday, with the new signature");
+    assert_eq!(
+        r.1["signatures"]
+            .as_array()
+            .expect("sigs")
+            .iter()
+            .filter(|s| !s["revoked"].is_null())
+            .count(),
+        1,
+        "the revoked key stays revoked: {}",
+        r.1
+    );
+    // The snapshot expires in 30 days: judging as of a later time refuses (freeze).
+    let later = format_rfc3339(now + 31 * 86_400);
+    let r = org.json("edge", &["verify", &app, "--at", &later]);
+    assert_eq!(r.0, 1, "{}", r.1);
+    let msg = r.1["error"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains("revocation snapshot version 2 expired"),
+        "{msg}"
+    );
 }
 
 /// Scenario 9: ES384 is deprecated with a grace period; new signatures use EdDSA. During the
