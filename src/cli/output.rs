@@ -24,6 +24,11 @@ impl Output {
         Output { json, quiet }
     }
 
+    /// Whether results are printed as JSON (so a large JSON result need only be built then).
+    pub(crate) fn is_json(&self) -> bool {
+        self.json
+    }
+
     /// A status line on stderr (suppressed by `-q`).
     pub(crate) fn status(&self, msg: impl std::fmt::Display) {
         if !self.quiet {

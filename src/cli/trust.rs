@@ -448,19 +448,24 @@ fn show(args: &ShowArgs, out: &Output, limits: &Limits, dir: &Path) -> Result<()
     if let Some(file) = &args.file {
         let bytes = read_doc(file, limits)?;
         let doc = SignedDocument::parse(&bytes, None, limits)?;
-        let body = match doc.kind() {
+        let kind = doc.kind();
+        drop(doc);
+        match kind {
             DocKind::Root => {
                 let r = SignedRoot::parse(&bytes, limits)?;
                 out.text(&root_text(&r));
-                root_json(&r)
+                if out.is_json() {
+                    out.result("trust-document", root_json(&r));
+                }
             }
             DocKind::Revocation => {
                 let s = SignedSnapshot::parse(&bytes, limits)?;
                 out.text(&snapshot_text(&s));
-                snapshot_json(&s)
+                if out.is_json() {
+                    out.result("trust-document", snapshot_json(&s));
+                }
             }
-        };
-        out.result("trust-document", body);
+        }
         return Ok(());
     }
     let store = TrustStore::open(dir, limits)?;
@@ -495,6 +500,9 @@ fn show(args: &ShowArgs, out: &Output, limits: &Limits, dir: &Path) -> Result<()
         Err(e) => text.push_str(&format!("policy: {e}\n")),
     }
     out.text(&text);
+    if !out.is_json() {
+        return Ok(());
+    }
     out.result(
         "trust-store",
         json!({

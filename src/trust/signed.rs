@@ -116,9 +116,12 @@ impl SignedDocument {
             what: guess,
             reason,
         };
-        // Decode with the recursion limit first: coset's own decoder has none.
-        super::cbor::decode_any(bytes, super::cbor::item_cap(limits))
-            .map_err(|e| bad(e.to_string()))?;
+        // Scan first: bounded nesting and item count, and every head in its shortest form,
+        // before coset builds anything (so the whole message need not be re-encoded to compare).
+        super::cbor::scan(bytes, super::cbor::item_cap(limits)).map_err(|e| match e {
+            super::cbor::CborError::NonCanonical => TrustError::NonCanonical { what: guess },
+            super::cbor::CborError::Malformed(m) => bad(m),
+        })?;
         let sign = CoseSign::from_tagged_slice(bytes)
             .map_err(|e| bad(format!("not a COSE_Sign_Tagged message: {e}")))?;
         let ct = match &sign.protected.header.content_type {
@@ -197,9 +200,10 @@ impl SignedDocument {
             sign,
             signers,
         };
-        if doc.to_vec() != bytes {
-            return Err(TrustError::NonCanonical { what: kind });
-        }
+        // Every head is in its shortest form (the scan), the protected headers are checked
+        // maps, the unprotected ones empty, and the array shapes fixed by COSE: the message is
+        // exactly what `to_vec` would write, without building a second copy to compare.
+        debug_assert!(doc.to_vec() == bytes);
         Ok(doc)
     }
 
