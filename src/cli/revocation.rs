@@ -120,28 +120,24 @@ fn import(args: &ImportArgs, out: &Output, limits: &Limits, dir: &Path) -> Resul
     let mut store = TrustStore::open(dir, limits)?;
     let bytes = read_doc(&args.file, limits)?;
     let doc = SignedSnapshot::parse(&bytes, limits)?;
-    let changed = store.import_revocation(doc.clone(), time::now())?;
+    let s = doc.snapshot();
+    let (version, keys, digests, expires) = (s.version, s.keys.len(), s.digests.len(), s.expires);
+    // The snapshot moves into the store: no second copy of a large one is kept.
+    let changed = store.import_revocation(doc, time::now())?;
     if changed {
         store.clear_published_draft()?;
     }
-    let s = doc.snapshot();
     out.status(if changed {
         format!(
-            "installed revocation snapshot version {} ({} key(s), {} digest(s) revoked; expires {})",
-            s.version,
-            s.keys.len(),
-            s.digests.len(),
-            format_rfc3339(s.expires)
+            "installed revocation snapshot version {version} ({keys} key(s), {digests} digest(s) revoked; expires {})",
+            format_rfc3339(expires)
         )
     } else {
-        format!(
-            "revocation snapshot version {} is already installed",
-            s.version
-        )
+        format!("revocation snapshot version {version} is already installed")
     });
     out.result(
         "revocation-import",
-        json!({ "installed": changed, "digest": Digest::sha256_of(&bytes), "version": s.version }),
+        json!({ "installed": changed, "digest": Digest::sha256_of(&bytes), "version": version }),
     );
     Ok(())
 }
