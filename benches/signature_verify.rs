@@ -38,8 +38,10 @@
     reason = "a benchmark prints its table on stdout and its progress on stderr"
 )]
 
+#[allow(dead_code)] // Each bench uses part of it.
+mod common;
+
 use std::error::Error;
-use std::fs;
 use std::hint::black_box;
 use std::io::Write;
 use std::process::ExitCode;
@@ -184,17 +186,11 @@ struct Case<'a> {
 
 impl Case<'_> {
     fn best(&self) -> Duration {
-        self.times.iter().copied().min().unwrap_or_default()
+        common::best(&self.times)
     }
 
     fn median(&self) -> Duration {
-        let mut t = self.times.clone();
-        t.sort();
-        match t.len() {
-            0 => Duration::ZERO,
-            n if n % 2 == 1 => t[n / 2],
-            n => (t[n / 2 - 1] + t[n / 2]) / 2,
-        }
+        common::median(&self.times)
     }
 
     fn per_second(&self, d: Duration) -> f64 {
@@ -305,24 +301,6 @@ fn run_rounds(cases: &mut [Case<'_>], reps: usize) -> Result<()> {
     Ok(())
 }
 
-fn proc_field(path: &str, key: &str) -> String {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 fn print_table(out: &mut impl Write, cases: &[Case<'_>]) -> Result<()> {
     writeln!(
         out,
@@ -363,9 +341,9 @@ fn main() -> Result<ExitCode> {
         }
     }
     let mut all: Vec<Case<'_>> = corpora.iter().flat_map(cases).collect();
-    let load_before = load_average();
+    let load_before = common::load_average();
     run_rounds(&mut all, cfg.reps)?;
-    let load_after = load_average();
+    let load_after = common::load_average();
 
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
@@ -381,13 +359,13 @@ fn main() -> Result<ExitCode> {
     writeln!(
         out,
         "single thread; CPUs allowed: {}; {} interleaved rounds after a warm-up",
-        proc_field("/proc/self/status", "Cpus_allowed_list"),
+        common::proc_field("/proc/self/status", "Cpus_allowed_list"),
         cfg.reps
     )?;
     writeln!(
         out,
         "cpu: {}; load average before: {load_before}; after: {load_after}",
-        proc_field("/proc/cpuinfo", "model name")
+        common::proc_field("/proc/cpuinfo", "model name")
     )?;
     writeln!(out)?;
     print_table(&mut out, &all)?;

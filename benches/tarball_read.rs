@@ -22,6 +22,9 @@
     reason = "a benchmark prints its table on stdout and its progress on stderr"
 )]
 
+#[allow(dead_code)] // Each bench uses part of it.
+mod common;
+
 use std::error::Error;
 use std::fs::{self, File};
 use std::hint::black_box;
@@ -322,17 +325,11 @@ struct Case<'a> {
 
 impl Case<'_> {
     fn best(&self) -> Duration {
-        self.times.iter().copied().min().unwrap_or_default()
+        common::best(&self.times)
     }
 
     fn median(&self) -> Duration {
-        let mut t = self.times.clone();
-        t.sort();
-        match t.len() {
-            0 => Duration::ZERO,
-            n if n % 2 == 1 => t[n / 2],
-            n => (t[n / 2 - 1] + t[n / 2]) / 2,
-        }
+        common::median(&self.times)
     }
 
     fn mb_per_s(&self, d: Duration) -> f64 {
@@ -485,12 +482,6 @@ fn run_rounds(cases: &mut [Case<'_>], reps: usize) -> Result<()> {
     Ok(())
 }
 
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 fn print_table(out: &mut impl Write, cases: &[Case<'_>]) -> Result<()> {
     let raw = cases.iter().find(|c| c.name == RAW_CASE);
     writeln!(
@@ -569,9 +560,9 @@ fn main() -> Result<()> {
             data.tar_bytes,
         ));
     }
-    let load_before = load_average();
+    let load_before = common::load_average();
     run_rounds(&mut cases, cfg.reps)?;
-    let load_after = load_average();
+    let load_after = common::load_average();
 
     let mut out = std::io::stdout().lock();
     writeln!(out)?;

@@ -58,6 +58,9 @@
     reason = "a benchmark prints its table on stdout and its progress on stderr"
 )]
 
+#[allow(dead_code)] // Each bench uses part of it.
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error;
 use std::fs;
@@ -640,17 +643,11 @@ struct Row<'a> {
 
 impl Row<'_> {
     fn best(&self) -> Duration {
-        self.times.iter().copied().min().unwrap_or_default()
+        common::best(&self.times)
     }
 
     fn median(&self) -> Duration {
-        let mut t = self.times.clone();
-        t.sort();
-        match t.len() {
-            0 => Duration::ZERO,
-            n if n % 2 == 1 => t[n / 2],
-            n => (t[n / 2 - 1] + t[n / 2]) / 2,
-        }
+        common::median(&self.times)
     }
 }
 
@@ -758,24 +755,6 @@ fn run_rounds(rows: &mut [Row<'_>], reps: usize) -> Result<()> {
     Ok(())
 }
 
-fn proc_field(path: &str, key: &str) -> String {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 /// `AIRLOCK_BENCH_TRUST_PARSE`: one parse and verify of one file, nothing else.
 fn parse_one(spec: &str, limits: &Limits, signers: &Signers) -> Result<ExitCode> {
     let (kind, path) = match spec.split_once(':') {
@@ -818,12 +797,12 @@ fn main() -> Result<ExitCode> {
     for d in &docs {
         all.extend(rows(d, &signers.root, &limits)?);
     }
-    let load_before = load_average();
+    let load_before = common::load_average();
     if let Err(e) = run_rounds(&mut all, cfg.reps) {
         eprintln!("\nerror: {e}");
         return Ok(ExitCode::FAILURE);
     }
-    let load_after = load_average();
+    let load_after = common::load_average();
 
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
@@ -835,13 +814,13 @@ fn main() -> Result<ExitCode> {
     writeln!(
         out,
         "single thread; CPUs allowed: {}; {} interleaved rounds after a warm-up",
-        proc_field("/proc/self/status", "Cpus_allowed_list"),
+        common::proc_field("/proc/self/status", "Cpus_allowed_list"),
         cfg.reps
     )?;
     writeln!(
         out,
         "cpu: {}; load average before: {load_before}; after: {load_after}",
-        proc_field("/proc/cpuinfo", "model name")
+        common::proc_field("/proc/cpuinfo", "model name")
     )?;
     writeln!(out)?;
     writeln!(

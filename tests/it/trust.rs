@@ -18,6 +18,23 @@ use serde_json::{Value, json};
 
 use crate::harness::airlock;
 
+/// `trust init` and the fixed roles every test's root has: root keys a and b (both must sign),
+/// the revocation key and the bundle key.
+const ROLE_ARGS: &[&str] = &[
+    "trust",
+    "init",
+    "--root-key",
+    "root-a.pub",
+    "--root-key",
+    "root-b.pub",
+    "--root-threshold",
+    "2",
+    "--revocation-key",
+    "revoker.pub",
+    "--bundle-key",
+    "bundler.pub",
+];
+
 /// One organisation's work directory: keys, a trust root, and any number of sites (trust
 /// stores) that pinned it.
 pub(crate) struct Org {
@@ -89,27 +106,11 @@ impl Org {
         for k in ["root-a", "root-b", "revoker", "bundler"] {
             self.key(k, "ed25519");
         }
-        let mut args: Vec<String> = [
-            "trust",
-            "init",
-            "--root-key",
-            "root-a.pub",
-            "--root-key",
-            "root-b.pub",
-            "--root-threshold",
-            "2",
-            "--revocation-key",
-            "revoker.pub",
-            "--bundle-key",
-            "bundler.pub",
-            "--expires",
-            "365d",
-            "-o",
-            "root-1.cose",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args: Vec<String> = ROLE_ARGS
+            .iter()
+            .chain(&["--expires", "365d", "-o", "root-1.cose"])
+            .map(|s| (*s).to_owned())
+            .collect();
         for (name, key) in signers {
             let (file, alg) = key.split_once(':').unwrap_or((key, "ed25519"));
             if !self.path(&format!("{file}.pub")).exists() {
@@ -239,27 +240,12 @@ fn nothing_is_trusted_on_first_use() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("pinned"));
     assert!(!org.path("site/state.json").exists());
     // A root signed by one of its two root keys is refused at pin time.
-    org.ok(
-        "-",
-        &[
-            "trust",
-            "init",
-            "--root-key",
-            "root-a.pub",
-            "--root-key",
-            "root-b.pub",
-            "--root-threshold",
-            "2",
-            "--revocation-key",
-            "revoker.pub",
-            "--bundle-key",
-            "bundler.pub",
-            "--signer",
-            "wabbit-networks=wabbit.pub",
-            "-o",
-            "half.cose",
-        ],
-    );
+    let half: Vec<&str> = ROLE_ARGS
+        .iter()
+        .chain(&["--signer", "wabbit-networks=wabbit.pub", "-o", "half.cose"])
+        .copied()
+        .collect();
+    org.ok("-", &half);
     org.ok("-", &["trust", "sign", "half.cose", "--key", "root-a.key"]);
     let half = Digest::sha256_of(&fs::read(org.path("half.cose")).expect("half"));
     let (code, doc, _) = org.json(
