@@ -365,3 +365,46 @@ fn host_port(host: &str) -> u16 {
         .and_then(|(_, p)| p.parse().ok())
         .expect("host is IP:PORT")
 }
+
+/// Asserts that `generated` (a generator's fresh output) and `checked_in` hold the same files,
+/// byte for byte, leaving out the top-level folders named in `skip`; failures name `what` (the
+/// folder, as `tests/vectors/trust`) and say to run `regen`.
+pub(crate) fn assert_same_tree(
+    generated: &Path,
+    checked_in: &Path,
+    skip: &[&str],
+    what: &str,
+    regen: &str,
+) {
+    let tree = |root: &Path| {
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.expect("walk vectors"))
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                e.path()
+                    .strip_prefix(root)
+                    .expect("below root")
+                    .to_path_buf()
+            })
+            .filter(|p| !skip.iter().any(|s| p.starts_with(s)))
+            .collect();
+        files.sort();
+        files
+    };
+    let fresh = tree(generated);
+    assert_eq!(
+        fresh,
+        tree(checked_in),
+        "{what} has other files than the generator writes; {regen}"
+    );
+    for rel in &fresh {
+        let a = fs::read(generated.join(rel)).expect("read generated file");
+        let b = fs::read(checked_in.join(rel)).expect("read checked-in file");
+        assert!(
+            a == b,
+            "{what}/{} differs from the generator's output; {regen}",
+            rel.display()
+        );
+    }
+}

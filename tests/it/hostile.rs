@@ -287,45 +287,19 @@ fn vectors_unpack() {
 /// `trust_vectors`), and the hand-written policies (checked by `policy`).
 const OTHER_SUITES: &[&str] = &["cose-wg", "trust", "policy"];
 
-/// Every file below `root`, as sorted relative paths.
-fn tree(root: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.expect("walk vectors"))
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            e.path()
-                .strip_prefix(root)
-                .expect("below root")
-                .to_path_buf()
-        })
-        .filter(|p| !OTHER_SUITES.iter().any(|s| p.starts_with(s)))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn vectors_match_generator() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let names = gen_vectors::generate(tmp.path()).expect("generate vectors");
     assert!(!names.is_empty(), "the generator wrote no vectors");
     let regen = "run `cargo run --example gen_vectors -- tests/vectors` and commit the result";
-    let fresh = tree(tmp.path());
-    let checked_in = tree(&vectors_dir());
-    assert_eq!(
-        fresh, checked_in,
-        "tests/vectors has other files than the generator writes; {regen}"
+    crate::harness::assert_same_tree(
+        tmp.path(),
+        &vectors_dir(),
+        OTHER_SUITES,
+        "tests/vectors",
+        regen,
     );
-    for rel in &fresh {
-        let a = fs::read(tmp.path().join(rel)).expect("read generated file");
-        let b = fs::read(vectors_dir().join(rel)).expect("read checked-in file");
-        assert!(
-            a == b,
-            "tests/vectors/{} differs from the generator's output; {regen}",
-            rel.display()
-        );
-    }
 }
 
 #[test]

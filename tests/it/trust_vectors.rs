@@ -405,23 +405,6 @@ fn lowered_limits_are_what_makes_the_endless_vectors_fail() {
     }
 }
 
-/// Every file below `root`, as sorted relative paths.
-fn tree(root: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.expect("walk vectors"))
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            e.path()
-                .strip_prefix(root)
-                .expect("below root")
-                .to_path_buf()
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn vectors_match_generator() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -439,19 +422,11 @@ fn vectors_match_generator() {
         names, dirs,
         "tests/vectors/trust has other vectors than the generator writes; {REGEN}"
     );
-    let fresh = tree(tmp.path());
-    let checked_in = tree(&vectors_dir());
-    assert_eq!(
-        fresh, checked_in,
-        "tests/vectors/trust has other files than the generator writes; {REGEN}"
+    crate::harness::assert_same_tree(
+        tmp.path(),
+        &vectors_dir(),
+        &[],
+        "tests/vectors/trust",
+        REGEN,
     );
-    for rel in &fresh {
-        let a = fs::read(tmp.path().join(rel)).expect("read generated file");
-        let b = fs::read(vectors_dir().join(rel)).expect("read checked-in file");
-        assert!(
-            a == b,
-            "tests/vectors/trust/{} differs from the generator's output; {REGEN}",
-            rel.display()
-        );
-    }
 }
