@@ -289,10 +289,9 @@ impl SignedDocument {
                 key: *id,
                 reason,
             };
-            if alg != Some(alg_for(key.algorithm()))
-                && !ALGORITHMS
-                    .iter()
-                    .any(|(v, _, k)| Some(*v) == alg && *k == key.algorithm())
+            if !ALGORITHMS
+                .iter()
+                .any(|(v, _, k)| Some(*v) == alg && *k == key.algorithm())
             {
                 return Err(fail(format!(
                     "its algorithm does not match the {} key",

@@ -172,17 +172,22 @@ fn valid_vectors_parse_and_match_the_schema() {
     }
 }
 
+/// Airlock refuses the vector at `path` with the code in its `.expect` file.
+fn assert_refused_with_expected_code(path: &Path) {
+    let want = expected_code(path);
+    match parse_file(path) {
+        Ok(p) => panic!("{}: airlock accepts it: {p:?}", name(path)),
+        Err(e) => assert_eq!(e.code(), want, "{}: {e}", name(path)),
+    }
+}
+
 #[test]
 fn invalid_vectors_are_refused_by_airlock_and_the_schema() {
     let files = json_files("invalid");
     let schema = run_checker(&files, None);
     assert_eq!(schema.len(), files.len());
     for (path, verdict) in files.iter().zip(schema) {
-        let want = expected_code(path);
-        match parse_file(path) {
-            Ok(p) => panic!("{}: airlock accepts it: {p:?}", name(path)),
-            Err(e) => assert_eq!(e.code(), want, "{}: {e}", name(path)),
-        }
+        assert_refused_with_expected_code(path);
         assert!(
             matches!(verdict, Schema::Invalid(_)),
             "{}: the schema does not refuse it ({verdict:?}); if it cannot, move it to invalid-semantic/",
@@ -197,11 +202,7 @@ fn semantic_vectors_are_refused_by_airlock_and_beyond_the_schema() {
     let schema = run_checker(&files, None);
     assert_eq!(schema.len(), files.len());
     for (path, verdict) in files.iter().zip(schema) {
-        let want = expected_code(path);
-        match parse_file(path) {
-            Ok(p) => panic!("{}: airlock accepts it: {p:?}", name(path)),
-            Err(e) => assert_eq!(e.code(), want, "{}: {e}", name(path)),
-        }
+        assert_refused_with_expected_code(path);
         // Kept apart from invalid/ because the schema cannot refuse them; if it now does, the
         // vector belongs in invalid/.
         assert!(
