@@ -160,7 +160,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         now: airlock::time::now(),
         limits: &limits,
     };
-    let judgement = verify::judge(&dest, &indexed, &root.descriptor, None, &ctx)?;
+    let judgement = verify::judge(&indexed, &root.descriptor, None, &ctx)?;
     if judgement.decision != Decision::Pass {
         return Err(format!(
             "{} did not pass the policy after the transfer: {:?}",

@@ -125,6 +125,22 @@ pub fn attach_layer(
     annotations: &BTreeMap<String, String>,
 ) -> Result<Descriptor, LayoutError> {
     let empty = put_blob(layout, media::OCI_EMPTY, media::EMPTY_JSON)?;
+    let doc = referrer_document(subject, artifact_type, &empty, layer, annotations)?;
+    let mut referrer = put_json(layout, media::OCI_MANIFEST, &doc)?;
+    referrer.set_artifact_type(Some(artifact_type.into()));
+    layout.add_untagged(&referrer)?;
+    Ok(referrer)
+}
+
+/// The referrer manifest [`attach`] writes: `artifactType`, the empty config `empty`, the one
+/// `layer`, `subject` reduced to media type, digest and size, and `annotations` when any.
+pub fn referrer_document(
+    subject: &Descriptor,
+    artifact_type: &str,
+    empty: &Descriptor,
+    layer: &Descriptor,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Value, LayoutError> {
     let subject = descriptor(
         subject.media_type().as_ref(),
         &Digest::from_oci(subject.digest()).map_err(|e| LayoutError::Content {
@@ -137,17 +153,14 @@ pub fn attach_layer(
         "schemaVersion": 2,
         "mediaType": media::OCI_MANIFEST,
         "artifactType": artifact_type,
-        "config": descriptor_json(&empty),
+        "config": descriptor_json(empty),
         "layers": [descriptor_json(layer)],
         "subject": descriptor_json(&subject),
     });
     if !annotations.is_empty() {
         doc["annotations"] = json!(annotations);
     }
-    let mut referrer = put_json(layout, media::OCI_MANIFEST, &doc)?;
-    referrer.set_artifact_type(Some(artifact_type.into()));
-    layout.add_untagged(&referrer)?;
-    Ok(referrer)
+    Ok(doc)
 }
 
 /// The descriptors of the sample written by [`write_sample`].

@@ -7,6 +7,7 @@ use crate::key::KeyError;
 use crate::layout::LayoutError;
 use crate::policy::PolicyError;
 use crate::reference::ReferenceError;
+use crate::registry::RegistryError;
 use crate::signature::SignatureError;
 use crate::tarball::TarballError;
 use crate::trust::TrustError;
@@ -24,6 +25,9 @@ pub enum Error {
     /// A layout directory problem.
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    /// A registry request failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// A content graph problem.
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -77,6 +81,7 @@ impl Error {
                 _ => Class::Usage,
             },
             Error::Digest(d) => digest_class(d),
+            Error::Registry(r) => registry_class(r),
             Error::Layout(l) => layout_class(l),
             Error::Graph(g) => graph_class(g),
             Error::Tarball(t) => match t {
@@ -131,6 +136,7 @@ impl Error {
             }
             Error::Digest(_) => "digests are sha256:<64 hex> or sha512:<128 hex>, lowercase",
             Error::Layout(l) => layout_hint(l),
+            Error::Registry(r) => registry_hint(r),
             Error::Graph(g) => match g {
                 GraphError::Layout { source, .. } => layout_hint(source),
                 GraphError::TooDeep { .. }
@@ -232,8 +238,38 @@ fn digest_class(d: &DigestError) -> Class {
     }
 }
 
+fn registry_class(r: &RegistryError) -> Class {
+    match r {
+        RegistryError::Protocol { .. } => Class::Verification,
+        _ => Class::Usage,
+    }
+}
+
+fn registry_hint(r: &RegistryError) -> &'static str {
+    match r {
+        RegistryError::Transport { .. } => {
+            "check the registry's address and that it is up; a registry with a private CA needs --ca-file PEM, one serving plain HTTP off loopback needs --plain-http HOST"
+        }
+        RegistryError::Status { status: 404, .. } => {
+            "check the repository, tag or digest (and that you may see it)"
+        }
+        RegistryError::Status { .. } => "the registry refused the request; see its message",
+        RegistryError::Unauthorized { .. } => {
+            "give credentials for the registry: --creds HOST=USER:PASSWORD, AIRLOCK_REGISTRY_CREDS, or a docker config.json (--authfile; `docker login` writes one)"
+        }
+        RegistryError::Protocol { .. } => {
+            "the registry answered something that breaks the OCI distribution spec or does not match its digest; do not trust what it serves"
+        }
+        RegistryError::Credentials { .. } => {
+            "fix the docker config file, or the credential helper it names"
+        }
+        RegistryError::CaFile { .. } => "give a readable PEM file of CA certificates",
+    }
+}
+
 fn layout_class(l: &LayoutError) -> Class {
     match l {
+        LayoutError::Registry(r) => registry_class(r),
         LayoutError::Content { .. }
         | LayoutError::NotRegularFile(_)
         | LayoutError::BlobMissing(_)
@@ -252,6 +288,7 @@ fn graph_class(g: &GraphError) -> Class {
 
 fn layout_hint(l: &LayoutError) -> &'static str {
     match l {
+        LayoutError::Registry(r) => registry_hint(r),
         LayoutError::Io { .. } => "check the path and its permissions",
         LayoutError::NotALayout { .. } => {
             "create one with `airlock layout init DIR` or unpack a tarball with `airlock layout unpack`"

@@ -371,6 +371,16 @@ pub trait BlobStore {
     /// Checks that a blob is present with the right size (cheaply; its content is verified when
     /// it is streamed).
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError>;
+    /// The verified bytes of a small blob (a signature envelope), at most `max` bytes. Stores
+    /// that keep manifests and blobs apart (registries) override it.
+    fn fetch_small_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
+        self.fetch_manifest(digest, size, max)
+    }
 }
 
 impl<T: BlobStore + ?Sized> BlobStore for &T {
@@ -385,6 +395,15 @@ impl<T: BlobStore + ?Sized> BlobStore for &T {
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
         (**self).check_blob(digest, size)
+    }
+
+    fn fetch_small_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
+        (**self).fetch_small_blob(digest, size, max)
     }
 }
 
@@ -410,6 +429,51 @@ impl BlobStore for Layout {
             }
             Err(_) => Err(LayoutError::NotRegularFile(path)),
         }
+    }
+}
+
+/// A store whose referrers can be listed: what a graph walk, a signature check or a copy reads.
+/// A layout lists them through [`Indexed`]; a registry through its referrers API or the tag
+/// fallback.
+pub trait GraphSource: BlobStore {
+    /// Descriptors of the manifests whose `subject` is `subject` (with their `artifactType` and
+    /// annotations), sorted by digest.
+    fn referrers_of(&self, subject: &Digest) -> Result<Vec<Descriptor>, LayoutError>;
+}
+
+impl<T: GraphSource + ?Sized> GraphSource for &T {
+    fn referrers_of(&self, subject: &Digest) -> Result<Vec<Descriptor>, LayoutError> {
+        (**self).referrers_of(subject)
+    }
+}
+
+impl<S: BlobStore> BlobStore for Indexed<S> {
+    fn fetch_manifest(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
+        self.store.fetch_manifest(digest, size, max)
+    }
+
+    fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
+        self.store.check_blob(digest, size)
+    }
+
+    fn fetch_small_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        max: u64,
+    ) -> Result<Arc<[u8]>, LayoutError> {
+        self.store.fetch_small_blob(digest, size, max)
+    }
+}
+
+impl<S: BlobStore> GraphSource for Indexed<S> {
+    fn referrers_of(&self, subject: &Digest) -> Result<Vec<Descriptor>, LayoutError> {
+        Ok(self.referrers(subject).to_vec())
     }
 }
 
@@ -578,8 +642,8 @@ pub struct Graph {
 
 impl Graph {
     /// Walks the closure of `root` in `source`, enforcing `limits`.
-    pub fn walk<S: BlobStore>(
-        source: &Indexed<S>,
+    pub fn walk<G: GraphSource + ?Sized>(
+        source: &G,
         root: &Descriptor,
         limits: &Limits,
     ) -> Result<Graph, GraphError> {
@@ -588,8 +652,8 @@ impl Graph {
 
     /// Walks the closure of every root at once: a node shared by several roots is read and
     /// checked once, and `max_graph_nodes` bounds the whole walk.
-    pub fn walk_all<S: BlobStore>(
-        source: &Indexed<S>,
+    pub fn walk_all<G: GraphSource + ?Sized>(
+        source: &G,
         roots: &[Descriptor],
         limits: &Limits,
     ) -> Result<Graph, GraphError> {
@@ -720,8 +784,8 @@ impl Graph {
     }
 }
 
-struct Walker<'a, S> {
-    source: &'a Indexed<S>,
+struct Walker<'a, G: ?Sized> {
+    source: &'a G,
     limits: &'a Limits,
     graph: Graph,
     /// Bytes of manifests held in `graph` so far.
@@ -729,7 +793,7 @@ struct Walker<'a, S> {
     path: Vec<Digest>,
 }
 
-impl<S: BlobStore> Walker<'_, S> {
+impl<G: GraphSource + ?Sized> Walker<'_, G> {
     fn here(&self, next: &Digest) -> GraphPath {
         let mut p = self.path.clone();
         p.push(next.clone());
@@ -778,7 +842,6 @@ impl<S: BlobStore> Walker<'_, S> {
         tracing::debug!(%digest, %media_type, depth = self.path.len(), "visit");
         if kind == Kind::Blob {
             self.source
-                .store
                 .check_blob(&digest, desc.size())
                 .map_err(|source| GraphError::Layout {
                     path: self.here(&digest),
@@ -806,7 +869,6 @@ impl<S: BlobStore> Walker<'_, S> {
         }
         let raw = self
             .source
-            .store
             .fetch_manifest(&digest, desc.size(), self.limits.max_manifest_bytes)
             .map_err(|source| GraphError::Layout {
                 path: self.here(&digest),
@@ -836,7 +898,13 @@ impl<S: BlobStore> Walker<'_, S> {
             },
         );
         self.path.push(digest.clone());
-        let referrers = self.source.referrers(&digest).to_vec();
+        let referrers = self
+            .source
+            .referrers_of(&digest)
+            .map_err(|source| GraphError::Layout {
+                path: GraphPath(self.path.clone()),
+                source,
+            })?;
         if referrers.len() > self.limits.max_referrers_per_subject {
             return Err(GraphError::TooManyReferrers {
                 subject: digest,

@@ -96,6 +96,10 @@ pub enum LayoutError {
         /// The tags that exist, comma-separated.
         available: String,
     },
+    /// A registry request failed (a registry standing where a layout could: a copy's source
+    /// or destination, a graph walk's store).
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
     /// The layout has several top-level entries and the reference chose none.
     #[error("{path} has {count} tagged or untagged entries; name one as oci:{path}:TAG or @DIGEST")]
     Ambiguous {
@@ -413,6 +417,63 @@ impl Layout {
                         .digest()
                         .cloned()
                         .unwrap_or_else(|| Digest::sha256_of(b"")),
+                },
+            });
+        }
+        let tmp = out.into_inner().map_err(|e| LayoutError::Io {
+            action: "flush blob into",
+            path: dir.clone(),
+            source: e.into_error(),
+        })?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(LayoutError::io("sync blob in", &dir))?;
+        let final_path = self.blob_path(digest);
+        tmp.persist(&final_path).map_err(|e| LayoutError::Io {
+            action: "rename blob to",
+            path: final_path,
+            source: e.error,
+        })?;
+        Ok(n)
+    }
+
+    /// Streams `reader` into the layout under `digest`. The reader must itself fail at its end
+    /// unless the content matches `digest` and `size` (what `open_blob` of a layout or a
+    /// registry returns, so a copy hashes each blob once); the blob is renamed into place only
+    /// after the reader ended cleanly with exactly `size` bytes.
+    pub fn write_prechecked(
+        &self,
+        reader: &mut dyn Read,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<u64, LayoutError> {
+        self.check_blob_size(digest, size)?;
+        let dir = self.root.join(BLOBS_DIR).join(digest.algorithm().as_str());
+        fs::create_dir_all(&dir).map_err(LayoutError::io("create directory", &dir))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(LayoutError::io("create temporary file in", &dir))?;
+        let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
+        let mut limited = reader.take(size.saturating_add(1));
+        let n = io::copy(&mut limited, &mut out).map_err(|e| match digest_error(&e) {
+            Some(de) => LayoutError::Content {
+                what: digest.to_string(),
+                source: de.clone(),
+            },
+            None => LayoutError::Io {
+                action: "write blob into",
+                path: dir.clone(),
+                source: e,
+            },
+        })?;
+        if n != size {
+            return Err(LayoutError::Content {
+                what: digest.to_string(),
+                source: DigestError::SizeMismatch {
+                    digest: digest.clone(),
+                    expected: size,
+                    actual: n,
                 },
             });
         }

@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod build;
+pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod graph;
@@ -56,6 +57,7 @@ pub mod limits;
 pub mod media;
 pub mod policy;
 pub mod reference;
+pub mod registry;
 pub mod revocation;
 pub mod signature;
 pub mod tarball;

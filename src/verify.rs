@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use oci_spec::image::Descriptor;
 
 use crate::digest::Digest;
-use crate::graph::{BlobStore, Indexed};
+use crate::graph::{BlobStore, GraphSource};
 use crate::key::KeyId;
 use crate::limits::Limits;
 use crate::policy::{AlgorithmVerdict, Level, Policy, Scope, Signers};
@@ -142,9 +142,8 @@ pub struct Judgement {
 
 /// Judges the artifact `descriptor` (found in `store`, its referrers in `index`) for
 /// `repository` (`None` for an artifact with no repository, which only the global scope covers).
-pub fn judge<S: BlobStore>(
-    store: &S,
-    index: &Indexed<&S>,
+pub fn judge<G: GraphSource + ?Sized>(
+    store: &G,
     descriptor: &Descriptor,
     repository: Option<&str>,
     ctx: &Context<'_>,
@@ -214,8 +213,8 @@ pub fn judge<S: BlobStore>(
             e.reason
         ));
     }
-    let referrers = index.referrers(&target.digest);
-    j.signatures = judge_signatures(store, &target, referrers, scope, ctx);
+    let referrers = store.referrers_of(&target.digest)?;
+    j.signatures = judge_signatures(store, &target, &referrers, scope, ctx);
     j.satisfied = satisfied(&j.signatures, ctx.root);
     for v in &j.signatures {
         if let Some(AlgorithmVerdict::InGracePeriod { not_after }) = v.algorithm
@@ -253,7 +252,7 @@ pub fn judge<S: BlobStore>(
                 .as_deref()
                 == Some(rule.artifact_type.as_str())
         }) {
-            match check_referrer(store, index, d, &rule.signers, scope, ctx) {
+            match check_referrer(store, d, &rule.signers, scope, ctx) {
                 Ok(digest) => {
                     verdict.met_by = Some(digest);
                     verdict.candidates.clear();
@@ -286,9 +285,8 @@ pub fn judge<S: BlobStore>(
 }
 
 /// One referrer against a rule: its digest not revoked, its own signatures meeting `signers`.
-fn check_referrer<S: BlobStore>(
-    store: &S,
-    index: &Indexed<&S>,
+fn check_referrer<G: GraphSource + ?Sized>(
+    store: &G,
     d: &Descriptor,
     signers: &Signers,
     scope: &Scope,
@@ -302,13 +300,16 @@ fn check_referrer<S: BlobStore>(
     if let Some(e) = ctx.revocation.and_then(|r| r.digest(&digest)) {
         return Err((written, format!("revoked: {}", e.reason)));
     }
-    let verdicts = judge_signatures(store, &target, index.referrers(&digest), scope, ctx);
+    let referrers = store
+        .referrers_of(&digest)
+        .map_err(|e| (written.clone(), format!("listing its referrers: {e}")))?;
+    let verdicts = judge_signatures(store, &target, &referrers, scope, ctx);
     let ok = satisfied(&verdicts, ctx.root);
     signers.evaluate(&ok).map_err(|why| (written, why))?;
     Ok(digest)
 }
 
-fn judge_signatures<S: BlobStore>(
+fn judge_signatures<S: BlobStore + ?Sized>(
     store: &S,
     target: &Target,
     referrers: &[Descriptor],

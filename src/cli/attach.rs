@@ -3,18 +3,21 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Read;
 use std::path::PathBuf;
 
+use airlock::digest::{Algorithm, Expected, HashingReader};
 use airlock::layout::{LayoutError, descriptor, descriptor_digest};
-use airlock::{Error, Limits, build, signature};
+use airlock::{Error, Limits, copy, signature};
 use clap::Args;
 use serde_json::json;
 
 use super::output::{Output, short};
+use super::target::RegistryArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct AttachArgs {
-    /// The subject: oci:PATH[:TAG|@DIGEST].
+    /// The subject: oci:PATH[:TAG|@DIGEST] or REGISTRY/REPO[:TAG|@DIGEST].
     reference: String,
     /// The referrer's artifactType (e.g. application/spdx+json).
     #[arg(long)]
@@ -42,29 +45,60 @@ fn split_file(s: &str) -> (PathBuf, String) {
     }
 }
 
-pub(crate) fn run(args: &AttachArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
+pub(crate) fn run(
+    args: &AttachArgs,
+    out: &Output,
+    limits: &Limits,
+    registry: &RegistryArgs,
+) -> Result<(), Error> {
     if args.artifact_type == signature::SIGNATURE_ARTIFACT_TYPE {
         return Err(Error::Unsupported(
             "use `airlock sign` to add a signature".into(),
         ));
     }
     let (path, media_type) = split_file(&args.file);
-    let t = super::target::resolve(&args.reference, "attach", limits)?;
-    let subject = signature::target_of(&t.layout, &t.entry.descriptor, limits)?;
-    let file = File::open(&path).map_err(|source| LayoutError::Io {
-        action: "open",
-        path: path.clone(),
-        source,
-    })?;
-    let (digest, size) = t.layout.write_blob(file, None)?;
+    let t = super::target::resolve(&args.reference, limits, registry)?;
+    let subject = signature::target_of(t.store.source(), &t.descriptor, limits)?;
+    let open_file = || {
+        File::open(&path).map_err(|source| LayoutError::Io {
+            action: "open",
+            path: path.clone(),
+            source,
+        })
+    };
+    // One pass for the digest (a registry upload names it first), then the upload streams
+    // the file again through a reader that fails at its end if the file changed meanwhile.
+    let (digest, size) = HashingReader::new(open_file()?, Algorithm::Sha256)
+        .drain()
+        .map_err(|source| LayoutError::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?;
+    if size > limits.max_blob_bytes {
+        return Err(LayoutError::TooLarge {
+            what: path.display().to_string(),
+            limit: limits.max_blob_bytes,
+        }
+        .into());
+    }
     let layer = descriptor(&media_type, &digest, size);
+    let open = || -> Result<Box<dyn Read + Send>, LayoutError> {
+        Ok(Box::new(HashingReader::verifying(
+            open_file()?,
+            Expected {
+                digest: digest.clone(),
+                size: Some(size),
+            },
+        )))
+    };
     let subject_desc = descriptor(&subject.media_type, &subject.digest, subject.size);
     let annotations: BTreeMap<String, String> = args.annotations.iter().cloned().collect();
-    let referrer = build::attach_layer(
-        &t.layout,
+    let referrer = copy::attach(
+        t.store.destination(),
         &subject_desc,
         &args.artifact_type,
-        &layer,
+        (&layer, &open),
         &annotations,
     )?;
     let referrer_digest = descriptor_digest(&referrer)?;

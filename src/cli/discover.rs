@@ -2,42 +2,38 @@
 
 use std::collections::HashSet;
 
-use airlock::graph::{Graph, Indexed};
-use airlock::layout::Layout;
-use airlock::reference::Reference;
+use airlock::graph::Graph;
 use airlock::{Digest, Error, Limits};
 use clap::Args;
 use serde_json::{Value, json};
 
 use super::output::Output;
+use super::target::RegistryArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct DiscoverArgs {
-    /// The artifact: oci:PATH[:TAG|@DIGEST].
+    /// The artifact: oci:PATH[:TAG|@DIGEST] or REGISTRY/REPO[:TAG|@DIGEST].
     reference: String,
     /// Also show configs and layers, not only manifests and referrers.
     #[arg(long)]
     blobs: bool,
 }
 
-pub(crate) fn run(args: &DiscoverArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
-    let reference: Reference = args.reference.parse()?;
-    let Reference::Layout(lref) = &reference else {
-        return Err(Error::Unsupported(format!(
-            "discover reads OCI layouts (oci:PATH[:TAG|@DIGEST]); {reference} is a registry reference"
-        )));
-    };
-    let layout = Layout::open(lref.path(), limits.clone())?;
-    let root = layout.resolve(lref.selector())?;
-    let entries = layout.index()?;
-    let indexed = Indexed::new(&layout, &entries, limits)?;
-    let graph = Graph::walk(&indexed, &root.descriptor, limits)?;
+pub(crate) fn run(
+    args: &DiscoverArgs,
+    out: &Output,
+    limits: &Limits,
+    registry: &RegistryArgs,
+) -> Result<(), Error> {
+    let t = super::target::resolve(&args.reference, limits, registry)?;
+    let graph = Graph::walk(t.store.source(), &t.descriptor, limits)?;
+    let reference = &t.reference;
     out.text(&format!("{reference}\n{}", graph.tree(args.blobs)));
     out.result(
         "discover",
         json!({
             "reference": reference.to_string(),
-            "root": node_json(&graph, &root.digest, "root", args.blobs, &mut HashSet::new()),
+            "root": node_json(&graph, &t.digest, "root", args.blobs, &mut HashSet::new()),
         }),
     );
     Ok(())

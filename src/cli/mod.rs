@@ -2,6 +2,7 @@
 //! module knows about the terminal; the library never prints.
 
 mod attach;
+mod copy;
 mod discover;
 mod inspect;
 mod key;
@@ -41,6 +42,8 @@ pub(crate) struct Cli {
     /// ~/.config/airlock/trust).
     #[arg(long, global = true, env = "AIRLOCK_TRUST_DIR", value_name = "DIR")]
     trust_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: target::RegistryArgs,
     /// More detail on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -55,8 +58,11 @@ enum Command {
     Layout(layout::LayoutCommand),
     /// Show a layout directory's or tarball's tagged roots, blob count and size, verifying every blob.
     Inspect(inspect::InspectArgs),
-    /// Show the referrer tree of one artifact (oci:PATH[:TAG|@DIGEST]).
+    /// Show the referrer tree of one artifact, in a layout or a registry.
     Discover(discover::DiscoverArgs),
+    /// Copy an artifact and its graph (and with -r its referrers) between registries and
+    /// layouts, every digest preserved.
+    Copy(copy::CopyArgs),
     /// Generate signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -128,11 +134,12 @@ pub(crate) fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Layout(cmd) => layout::run(cmd, &out, &limits),
         Command::Inspect(args) => inspect::run(args, &out, &limits),
-        Command::Discover(args) => discover::run(args, &out, &limits),
+        Command::Discover(args) => discover::run(args, &out, &limits, &cli.registry),
+        Command::Copy(args) => copy::run(args, &out, &limits, &cli.registry),
         Command::Key(cmd) => key::run(cmd, &out),
-        Command::Sign(args) => sign::run(args, &out, &limits),
-        Command::Verify(args) => verify::run(args, &out, &limits, &trust_dir),
-        Command::Attach(args) => attach::run(args, &out, &limits),
+        Command::Sign(args) => sign::run(args, &out, &limits, &cli.registry),
+        Command::Verify(args) => verify::run(args, &out, &limits, &trust_dir, &cli.registry),
+        Command::Attach(args) => attach::run(args, &out, &limits, &cli.registry),
         Command::Trust(cmd) => trust::run(cmd, &out, &limits, &trust_dir),
         Command::Revoke(args) => revoke::run(args, &out, &limits, &trust_dir),
         Command::Revocation(cmd) => revocation::run(cmd, &out, &limits, &trust_dir),

@@ -9,10 +9,11 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{Output, short};
+use super::target::RegistryArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct SignArgs {
-    /// The artifact: oci:PATH[:TAG|@DIGEST].
+    /// The artifact: oci:PATH[:TAG|@DIGEST] or REGISTRY/REPO[:TAG|@DIGEST].
     reference: String,
     /// The private key (PKCS#8 PEM; encrypted keys read AIRLOCK_KEY_PASSPHRASE or prompt).
     #[arg(long, short = 'k')]
@@ -25,16 +26,28 @@ pub(crate) struct SignArgs {
     time: Option<Seconds>,
 }
 
-pub(crate) fn run(args: &SignArgs, out: &Output, limits: &Limits) -> Result<(), Error> {
+pub(crate) fn run(
+    args: &SignArgs,
+    out: &Output,
+    limits: &Limits,
+    registry: &RegistryArgs,
+) -> Result<(), Error> {
     let key = super::key::read_private(&args.key)?;
-    let t = super::target::resolve(&args.reference, "sign", limits)?;
+    let t = super::target::resolve(&args.reference, limits, registry)?;
     let signing_time = args.time.unwrap_or_else(time::now);
     let options = SignOptions {
         signing_time,
         expiry: args.expires.map(|d| signing_time.saturating_add(d)),
         agent: Some(format!("airlock/{}", env!("CARGO_PKG_VERSION"))),
     };
-    let (target, sig) = signature::sign_layout(&t.layout, &t.entry, &key, &options)?;
+    let (target, sig) = signature::sign_to(
+        t.store.source(),
+        t.store.destination(),
+        &t.descriptor,
+        &key,
+        &options,
+        limits,
+    )?;
     let sig_digest = airlock::layout::descriptor_digest(&sig)?;
     out.status(format!(
         "signed {} ({}) with {} key {}\n  signature: {}",

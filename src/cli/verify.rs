@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock::graph::Indexed;
 use airlock::key::{self, PublicKey};
 use airlock::policy::AlgorithmVerdict;
 use airlock::signature::{self, Problem, SignatureReport};
@@ -16,13 +15,15 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
 use super::output::{Output, short};
+use super::target::{RegistryArgs, Target};
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The artifact: oci:PATH[:TAG|@DIGEST].
+    /// The artifact: oci:PATH[:TAG|@DIGEST] or REGISTRY/REPO[:TAG|@DIGEST].
     reference: String,
     /// The repository the artifact belongs to, for choosing the policy scope (a layout has
-    /// none of its own; without this only the policy's global scope applies).
+    /// none of its own; without this only the policy's global scope applies). A registry
+    /// artifact's repository is its own, REGISTRY/REPO; --scope may only repeat it.
     #[arg(long, value_name = "REPOSITORY")]
     scope: Option<String>,
     /// Judge as of this RFC 3339 time instead of now (audits of archives): expiry of
@@ -52,6 +53,7 @@ pub(crate) fn run(
     out: &Output,
     limits: &Limits,
     dir: &Path,
+    registry: &RegistryArgs,
 ) -> Result<(), Error> {
     let real_now = time::now();
     if let Some(at) = args.at {
@@ -61,9 +63,9 @@ pub(crate) fn run(
         ));
     }
     if args.key.is_empty() {
-        with_policy(args, out, limits, dir, real_now)
+        with_policy(args, out, limits, dir, real_now, registry)
     } else {
-        with_keys(args, out, limits, dir, real_now)
+        with_keys(args, out, limits, dir, real_now, registry)
     }
 }
 
@@ -143,6 +145,7 @@ fn with_policy(
     limits: &Limits,
     dir: &Path,
     real_now: Seconds,
+    registry: &RegistryArgs,
 ) -> Result<(), Error> {
     let at = args.at.unwrap_or(real_now);
     if let Some(scope) = &args.scope {
@@ -156,9 +159,8 @@ fn with_policy(
             dir.display()
         )));
     };
-    let t = super::target::resolve(&args.reference, "verify", limits)?;
-    let entries = t.layout.index()?;
-    let indexed = Indexed::new(&t.layout, &entries, limits)?;
+    let t = super::target::resolve(&args.reference, limits, registry)?;
+    let repository = scope_of(&t, args.scope.as_deref())?;
     let ctx = Context {
         root: store.root().root(),
         revocation: store.revocation().map(|s| s.snapshot()),
@@ -166,17 +168,27 @@ fn with_policy(
         now: at,
         limits,
     };
-    let j = verify::judge(
-        &t.layout,
-        &indexed,
-        &t.entry.descriptor,
-        args.scope.as_deref(),
-        &ctx,
-    )?;
+    let j = verify::judge(t.store.source(), &t.descriptor, repository, &ctx)?;
     report(&j, &t.reference.to_string(), &store, args.at, out);
     match &j.decision {
         Decision::Fail(why) => Err(Error::Unverified(format!("{}: {why}", t.reference))),
         _ => Ok(()),
+    }
+}
+
+/// The repository whose policy scope applies: a registry artifact's own (`--scope` may only
+/// repeat it: judging a production artifact under another repository's rules is refused), or
+/// for a layout the one `--scope` names.
+fn scope_of<'a>(t: &'a Target, scope: Option<&'a str>) -> Result<Option<&'a str>, Error> {
+    match (&t.repository, scope) {
+        (Some(own), Some(given)) if !own.eq_ignore_ascii_case(given) => {
+            Err(Error::Unsupported(format!(
+                "--scope {given}: {} belongs to {own}, whose policy scope applies",
+                t.reference
+            )))
+        }
+        (Some(own), _) => Ok(Some(own)),
+        (None, given) => Ok(given),
     }
 }
 
@@ -340,6 +352,7 @@ fn with_keys(
     limits: &Limits,
     dir: &Path,
     real_now: Seconds,
+    registry: &RegistryArgs,
 ) -> Result<(), Error> {
     let keys = args
         .key
@@ -368,18 +381,11 @@ fn with_keys(
         .as_ref()
         .and_then(|s| s.revocation())
         .map(|s| s.snapshot());
-    let t = super::target::resolve(&args.reference, "verify", limits)?;
-    let target = signature::target_of(&t.layout, &t.entry.descriptor, limits)?;
-    let entries = t.layout.index()?;
-    let indexed = Indexed::new(&t.layout, &entries, limits)?;
-    let mut reports = signature::verify_referrers(
-        &t.layout,
-        &target,
-        indexed.referrers(&target.digest),
-        &keys,
-        now,
-        limits,
-    );
+    let t = super::target::resolve(&args.reference, limits, registry)?;
+    let target = signature::target_of(t.store.source(), &t.descriptor, limits)?;
+    let referrers = t.store.source().referrers_of(&target.digest)?;
+    let mut reports =
+        signature::verify_referrers(t.store.source(), &target, &referrers, &keys, now, limits);
     for r in &mut reports {
         if let (Ok(()), Some(k)) = (&r.verdict, r.key_id)
             && let Some(e) = revocation.and_then(|s| s.key(&k))

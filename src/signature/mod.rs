@@ -36,7 +36,7 @@ pub const ANNOTATION_ALGORITHM: &str = "io.airlock.signature.algorithm";
 /// Reads the target manifest's bytes from `store` and returns the [`Target`] a signature must
 /// name: the descriptor's media type (which must agree with the document's own `mediaType`
 /// when it has one), the digest and the real size.
-pub fn target_of<S: BlobStore>(
+pub fn target_of<S: BlobStore + ?Sized>(
     store: &S,
     descriptor: &Descriptor,
     limits: &Limits,
@@ -95,14 +95,7 @@ pub fn sign_layout(
     let target = target_of(layout, &entry.descriptor, layout.limits())?;
     let bytes = envelope::sign(key, &target, options)?;
     let subject = crate::layout::descriptor(&target.media_type, &target.digest, target.size);
-    let annotations = BTreeMap::from([
-        (ANNOTATION_KEY_ID.to_owned(), key.id().to_string()),
-        (ANNOTATION_ALGORITHM.to_owned(), key.algorithm().to_string()),
-        (
-            media::ANNOTATION_CREATED.to_owned(),
-            format_rfc3339(options.signing_time),
-        ),
-    ]);
+    let annotations = annotations_for(key, options);
     let referrer = build::attach(
         layout,
         &subject,
@@ -112,6 +105,48 @@ pub fn sign_layout(
         &annotations,
     )?;
     Ok((target, referrer))
+}
+
+/// Signs the artifact `descriptor`, read from `store`, and writes the signature referrer to
+/// `destination` (a layout or a registry repository; for a registry without the referrers API
+/// the subject's fallback tag index is updated). The signed artifact is not rewritten.
+pub fn sign_to<S: BlobStore + ?Sized>(
+    store: &S,
+    destination: &dyn crate::copy::Destination,
+    descriptor: &Descriptor,
+    key: &PrivateKey,
+    options: &SignOptions,
+    limits: &Limits,
+) -> Result<(Target, Descriptor), crate::Error> {
+    let target = target_of(store, descriptor, limits)?;
+    let bytes: std::sync::Arc<[u8]> = envelope::sign(key, &target, options)
+        .map_err(SignatureError::from)?
+        .into();
+    let subject = crate::layout::descriptor(&target.media_type, &target.digest, target.size);
+    let layer = crate::layout::descriptor(
+        COSE_MEDIA_TYPE,
+        &Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
+    let referrer = crate::copy::attach(
+        destination,
+        &subject,
+        SIGNATURE_ARTIFACT_TYPE,
+        (&layer, &crate::copy::bytes_opener(bytes)),
+        &annotations_for(key, options),
+    )?;
+    Ok((target, referrer))
+}
+
+fn annotations_for(key: &PrivateKey, options: &SignOptions) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (ANNOTATION_KEY_ID.to_owned(), key.id().to_string()),
+        (ANNOTATION_ALGORITHM.to_owned(), key.algorithm().to_string()),
+        (
+            media::ANNOTATION_CREATED.to_owned(),
+            format_rfc3339(options.signing_time),
+        ),
+    ])
 }
 
 /// Why one signature does not count.
@@ -187,7 +222,7 @@ pub fn signature_referrers(referrers: &[Descriptor]) -> impl Iterator<Item = &De
 
 /// Judges every signature referrer of `target` against `keys` at time `now`. Each report
 /// stands alone: a malformed signature never hides a valid one.
-pub fn verify_referrers<S: BlobStore>(
+pub fn verify_referrers<S: BlobStore + ?Sized>(
     store: &S,
     target: &Target,
     referrers: &[Descriptor],
@@ -200,7 +235,7 @@ pub fn verify_referrers<S: BlobStore>(
         .collect()
 }
 
-fn verify_one<S: BlobStore>(
+fn verify_one<S: BlobStore + ?Sized>(
     store: &S,
     target: &Target,
     referrer: &Descriptor,
@@ -243,7 +278,7 @@ fn verify_one<S: BlobStore>(
 }
 
 /// Reads and checks the signature manifest's shape, then reads and parses its envelope.
-fn load_envelope<S: BlobStore>(
+fn load_envelope<S: BlobStore + ?Sized>(
     store: &S,
     target: &Target,
     referrer: &Descriptor,
@@ -302,7 +337,7 @@ fn load_envelope<S: BlobStore>(
     }
     let layer_digest = descriptor_digest(layer).map_err(|e| Problem::Manifest(e.to_string()))?;
     let envelope = store
-        .fetch_manifest(&layer_digest, layer.size(), limits.max_envelope_bytes)
+        .fetch_small_blob(&layer_digest, layer.size(), limits.max_envelope_bytes)
         .map_err(|e| Problem::Content(e.to_string()))?;
     Ok(Envelope::parse(&envelope, limits.max_envelope_bytes)?)
 }
