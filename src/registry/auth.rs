@@ -434,13 +434,21 @@ impl Authenticator {
 
     /// Answers a 401: learns the scheme from `challenge` and gets what the next attempt needs.
     /// `secure` says whether credentials may travel to the token realm's scheme.
+    /// `sent` is the `Authorization` the refused request carried: when another request (of
+    /// the parallel ones) has since learned better, the answer is simply to use that.
     pub(crate) fn respond(
         &self,
         challenge: Option<&str>,
         scopes: &Scopes,
+        sent: Option<&str>,
         http: &reqwest::blocking::Client,
         may_send: &dyn Fn(&str) -> bool,
     ) -> Result<(), RegistryError> {
+        if let Some(now) = self.header(scopes)
+            && Some(now.as_str()) != sent
+        {
+            return Ok(());
+        }
         let parsed = challenge.and_then(parse_challenge);
         match parsed {
             Some(Challenge::Basic) => {

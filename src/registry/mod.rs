@@ -47,7 +47,7 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
 #[non_exhaustive]
 pub enum RegistryError {
     /// The connection failed, or kept failing after every retry.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", chain(.source))]
     Transport {
         /// The request.
         what: String,
@@ -95,6 +95,21 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
+}
+
+/// An error and its causes, `outer: inner: innermost` (reqwest's own message names only the
+/// URL; the cause, such as an untrusted certificate, is further down).
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 impl RegistryError {
@@ -290,6 +305,9 @@ impl Client {
             if is_loopback(&self.host) {
                 match self.http.get(format!("{https}/v2/")).send() {
                     Ok(_) => https,
+                    // It speaks TLS, with a certificate we do not trust: stay on HTTPS so the
+                    // real error (and its hint about --ca-file) is what the user sees.
+                    Err(e) if mentions_certificate(&e) => https,
                     Err(e) => {
                         tracing::debug!(host = %self.host, error = %e, "no TLS on a loopback registry; using plain HTTP");
                         format!("http://{}", self.api_host)
@@ -324,12 +342,15 @@ impl Client {
         self.auth.prefetch(scopes, &self.http, &may_send)?;
         loop {
             let mut request = make(&self.http, self.base())?;
-            if let Some(h) = self.auth.header(scopes) {
+            let sent = self.auth.header(scopes);
+            if let Some(h) = &sent {
                 request = request.header(header::AUTHORIZATION, h);
             }
             let retry = match request.send() {
                 Err(source) => {
-                    if attempt >= self.retries || source.is_builder() {
+                    // An untrusted certificate will not become trusted by asking again.
+                    if attempt >= self.retries || source.is_builder() || mentions_certificate(&source)
+                    {
                         return Err(RegistryError::Transport {
                             what: what(),
                             source,
@@ -357,8 +378,13 @@ impl Client {
                             .get(header::WWW_AUTHENTICATE)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned);
-                        self.auth
-                            .respond(challenge.as_deref(), scopes, &self.http, &may_send)?;
+                        self.auth.respond(
+                            challenge.as_deref(),
+                            scopes,
+                            sent.as_deref(),
+                            &self.http,
+                            &may_send,
+                        )?;
                         continue;
                     }
                     let retryable =
@@ -378,6 +404,18 @@ impl Client {
             attempt += 1;
         }
     }
+}
+
+/// Whether a TLS failure was about the server's certificate (so the server does speak TLS).
+fn mentions_certificate(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().to_ascii_lowercase().contains("certificate") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// A `Retry-After` given in seconds.
@@ -750,7 +788,10 @@ impl Repository {
         let mut url = url;
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let reader = open().map_err(UploadError::Fatal)?;
+        let reader = EndChecked {
+            inner: open().map_err(UploadError::Fatal)?,
+            left: size,
+        };
         let mut request = self
             .client
             .http
@@ -765,14 +806,18 @@ impl Repository {
             Ok(r) => r,
             // A source that failed its own digest check aborts the body: that is not a
             // transport failure to retry.
-            Err(e) if source_digest_failure(&e) => {
-                return Err(UploadError::Fatal(
-                    RegistryError::Protocol {
-                        what: what(),
-                        reason: format!("the source failed verification while streaming: {e}"),
-                    }
-                    .into(),
-                ));
+            Err(e) if source_digest_failure(&e).is_some() => {
+                let source = source_digest_failure(&e).cloned().unwrap_or(
+                    crate::digest::DigestError::SizeMismatch {
+                        digest: digest.clone(),
+                        expected: size,
+                        actual: 0,
+                    },
+                );
+                return Err(UploadError::Fatal(LayoutError::Content {
+                    what: digest.to_string(),
+                    source,
+                }));
             }
             Err(source) => {
                 return Err(UploadError::Retry(RegistryError::Transport {
@@ -1097,19 +1142,56 @@ enum UploadError {
     Fatal(LayoutError),
 }
 
-/// Whether a failed body send was caused by the body reader itself (a digest mismatch of the
-/// source), which must not be retried as a network failure.
-fn source_digest_failure(e: &reqwest::Error) -> bool {
+/// The digest mismatch of the source, when a failed body send was caused by the body reader
+/// itself: that must not be retried as a network failure.
+fn source_digest_failure(e: &reqwest::Error) -> Option<&crate::digest::DigestError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && crate::digest::digest_error(io).is_some()
+            && let Some(d) = crate::digest::digest_error(io)
         {
-            return true;
+            return Some(d);
         }
         source = s.source();
     }
-    false
+    None
+}
+
+/// A body reader that, having given its last expected byte, reads once more: a verifying
+/// source checks its digest at its end, and a sized upload body would otherwise stop one read
+/// short of it and leave the check to the registry.
+struct EndChecked {
+    inner: Box<dyn Read + Send>,
+    left: u64,
+}
+
+impl Read for EndChecked {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the source ended {} bytes early", self.left),
+            ));
+        }
+        self.left -= n as u64;
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? != 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the source is longer than its descriptor says",
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 fn upload_location(response: &Response, what: &dyn Fn() -> String) -> Result<String, UploadError> {

@@ -165,10 +165,10 @@ fn errors_say_what_failed_and_what_to_do() {
         .code(2)
         .stderr_eq(file!["snapshots/error-tag-not-found.txt"]);
     airlock(dir.path())
-        .args(["discover", "127.0.0.1:5000/app:v1"])
+        .args(["--retries", "0", "discover", "127.0.0.1:1/app:v1"])
         .assert()
         .code(2)
-        .stderr_eq(file!["snapshots/error-registry-reference.txt"]);
+        .stderr_eq(file!["snapshots/error-registry-unreachable.txt"]);
     airlock(dir.path())
         .args(["discover", "oci:layout:-bad"])
         .assert()

@@ -1,11 +1,15 @@
 //! The one integration-test binary: every module links into it, so the suite builds once.
 
+mod auth_servers;
 mod cli;
 mod cose;
 mod harness;
 mod hostile;
 mod interop;
 mod policy;
+mod proxy;
+mod registry;
+mod registry_auth;
 mod signing;
 mod trust;
 mod trust_interop;

@@ -102,7 +102,7 @@ impl Org {
     /// Generates the root (two keys, threshold 2), revocation and bundle keys and one key per
     /// signer identity (`name=keyfile[:algorithm]`), writes `root-1.cose` signed by both root
     /// keys, and returns its digest.
-    fn init(&self, signers: &[(&str, &str)]) -> Digest {
+    pub(crate) fn init(&self, signers: &[(&str, &str)]) -> Digest {
         for k in ["root-a", "root-b", "revoker", "bundler"] {
             self.key(k, "ed25519");
         }
@@ -133,7 +133,7 @@ impl Org {
     }
 
     /// Pins `root-1.cose` in store `site` and installs `policy`.
-    fn site(&self, site: &str, digest: &Digest, policy: &Value) {
+    pub(crate) fn site(&self, site: &str, digest: &Digest, policy: &Value) {
         self.ok(
             site,
             &[
@@ -147,25 +147,30 @@ impl Org {
         self.set_policy(site, policy);
     }
 
-    fn set_policy(&self, site: &str, policy: &Value) {
+    pub(crate) fn set_policy(&self, site: &str, policy: &Value) {
         let file = format!("policy-{site}.json");
         fs::write(self.path(&file), serde_json::to_vec(policy).expect("json")).expect("policy");
         self.ok(site, &["policy", "set", &file]);
     }
 
     /// A layout `name` holding the sample artifact tagged `tag`; returns its reference.
-    fn artifact(&self, name: &str, tag: &str) -> String {
+    pub(crate) fn artifact(&self, name: &str, tag: &str) -> String {
         let layout = Layout::init(self.path(name), Limits::default()).expect("init layout");
         write_sample(&layout, &LayoutTag::new(tag).expect("tag"), name).expect("sample");
         format!("oci:{name}:{tag}")
     }
 
-    fn sign(&self, reference: &str, key: &str) {
+    pub(crate) fn sign(&self, reference: &str, key: &str) {
         self.ok("-", &["sign", reference, "--key", &format!("{key}.key")]);
     }
 
     /// `airlock verify` in `site`; returns (exit code, JSON report, stderr).
-    fn verify(&self, site: &str, reference: &str, scope: Option<&str>) -> (i32, Value, String) {
+    pub(crate) fn verify(
+        &self,
+        site: &str,
+        reference: &str,
+        scope: Option<&str>,
+    ) -> (i32, Value, String) {
         let mut args = vec!["verify", reference];
         if let Some(s) = scope {
             args.extend(["--scope", s]);
@@ -174,16 +179,16 @@ impl Org {
     }
 }
 
-fn decision(report: &Value) -> &str {
+pub(crate) fn decision(report: &Value) -> &str {
     report["decision"].as_str().expect("decision")
 }
 
-fn policy(scopes: Value) -> Value {
+pub(crate) fn policy(scopes: Value) -> Value {
     json!({ "version": 1, "scopes": scopes })
 }
 
 /// Asserts a verification passed, showing the report otherwise.
-fn assert_pass(r: &(i32, Value, String), what: &str) {
+pub(crate) fn assert_pass(r: &(i32, Value, String), what: &str) {
     assert_eq!(
         (r.0, decision(&r.1)),
         (0, "pass"),
@@ -195,7 +200,7 @@ fn assert_pass(r: &(i32, Value, String), what: &str) {
 }
 
 /// Asserts a verification failed under an enforcing scope, with `needle` in the reason.
-fn assert_fail(r: &(i32, Value, String), what: &str, needle: &str) {
+pub(crate) fn assert_fail(r: &(i32, Value, String), what: &str, needle: &str) {
     assert_eq!(
         (r.0, decision(&r.1)),
         (1, "fail"),

@@ -1,0 +1,264 @@
+//! Registry authentication and transport security against the real registry: Basic (htpasswd,
+//! bcrypt) over TLS with a private CA, the Bearer token flow (a token server in the harness),
+//! credentials from flags, the environment, a docker config file and a credential helper.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use airlock::Digest;
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::harness::{Access, Registry, RegistryOptions};
+use crate::trust::Org;
+
+const USER: &str = "ci-bot";
+const PASSWORD: &str = "s3cret:with-colon";
+
+fn stderr_of(org: &Org, args: &[&str]) -> (Option<i32>, String) {
+    let out = org.run("-", args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn basic_auth_over_tls_with_a_private_ca() {
+    let registry = Registry::start_with(RegistryOptions {
+        tls: true,
+        access: Access::Basic {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
+    });
+    let org = Org::new();
+    let image = org.artifact("app", "v1");
+    let host = registry.host();
+    let remote = format!("{host}/secure/app:v1");
+    let ca = registry
+        .ca_file()
+        .expect("TLS registry has a CA")
+        .to_str()
+        .expect("utf-8");
+    let creds = format!("{host}={USER}:{PASSWORD}");
+
+    // Without the CA: the certificate is refused, and the hint names --ca-file.
+    let (code, err) = stderr_of(&org, &["--creds", &creds, "copy", &image, &remote]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(err.contains("--ca-file"), "{err}");
+    // With the CA and no credentials: refused, and the hint says how to give them.
+    let (code, err) = stderr_of(&org, &["--ca-file", ca, "copy", &image, &remote]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not authorised"), "{err}");
+    assert!(err.contains("--creds"), "{err}");
+    // A wrong password.
+    let wrong = format!("{host}={USER}:nope");
+    let (code, err) = stderr_of(
+        &org,
+        &["--ca-file", ca, "--creds", &wrong, "copy", &image, &remote],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(
+        !err.contains("nope"),
+        "the password is never printed: {err}"
+    );
+
+    // Flag credentials: push, sign in place (the fallback tag is written with them too).
+    org.ok(
+        "-",
+        &[
+            "--ca-file",
+            ca,
+            "--creds",
+            &creds,
+            "copy",
+            "-r",
+            &image,
+            &remote,
+        ],
+    );
+    org.key("k", "ed25519");
+    org.ok(
+        "-",
+        &[
+            "--ca-file",
+            ca,
+            "--creds",
+            &creds,
+            "sign",
+            &remote,
+            "--key",
+            "k.key",
+        ],
+    );
+    // Environment credentials and CA.
+    let out = crate::harness::airlock()
+        .current_dir(org.dir.path())
+        .env("AIRLOCK_REGISTRY_CREDS", &creds)
+        .env("AIRLOCK_CA_FILE", ca)
+        .args(["verify", &remote, "--key", "k.pub"])
+        .output()
+        .expect("run airlock");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A docker config file: `auths` with base64 USER:PASSWORD under an https:// key.
+    let config = org.path("docker/config.json");
+    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    fs::write(
+        &config,
+        serde_json::to_vec(&json!({ "auths": { format!("https://{host}"): { "auth": auth } } }))
+            .expect("json"),
+    )
+    .expect("write config");
+    let config_arg = config.to_str().expect("utf-8");
+    org.ok(
+        "-",
+        &[
+            "--ca-file",
+            ca,
+            "--authfile",
+            config_arg,
+            "copy",
+            "-r",
+            &remote,
+            "oci:pulled",
+        ],
+    );
+    // DOCKER_CONFIG finds it too, without --authfile.
+    let out = crate::harness::airlock()
+        .current_dir(org.dir.path())
+        .env("DOCKER_CONFIG", org.path("docker"))
+        .args(["--ca-file", ca, "discover", &remote])
+        .output()
+        .expect("run airlock");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("notary.signature"));
+
+    // A credential helper named by credHelpers: docker-credential-NAME get, host on stdin.
+    let bin = org.path("bin");
+    fs::create_dir_all(&bin).expect("mkdir");
+    let helper = bin.join("docker-credential-airlocktest");
+    let log = org.path("helper.log");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\necho \"$host\" >> '{}'\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n",
+            log.display()
+        ),
+    )
+    .expect("write helper");
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let helped = org.path("helped.json");
+    fs::write(
+        &helped,
+        serde_json::to_vec(&json!({ "credHelpers": { host.clone(): "airlocktest" } }))
+            .expect("json"),
+    )
+    .expect("write config");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = crate::harness::airlock()
+        .current_dir(org.dir.path())
+        .env("PATH", path)
+        .args([
+            "--ca-file",
+            ca,
+            "--authfile",
+            helped.to_str().expect("utf-8"),
+            "verify",
+            &remote,
+            "--key",
+            "k.pub",
+        ])
+        .output()
+        .expect("run airlock");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(&log).expect("helper ran").trim(),
+        host,
+        "the helper was asked once, for the host"
+    );
+}
+
+#[test]
+fn token_auth_asks_for_the_scopes_each_operation_needs() {
+    let registry = Registry::start_with(RegistryOptions {
+        tls: false,
+        access: Access::Token {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
+    });
+    let org = Org::new();
+    let image = org.artifact("app", "v1");
+    let host = registry.host();
+    let creds = format!("{host}={USER}:{PASSWORD}");
+    let dev = format!("{host}/tok/dev:v1");
+    org.ok("-", &["--creds", &creds, "copy", "-r", &image, &dev]);
+    let pushes: Vec<_> = registry
+        .token_requests()
+        .into_iter()
+        .filter(|r| r.scopes.iter().any(|s| s == "repository:tok/dev:pull,push"))
+        .collect();
+    assert!(!pushes.is_empty(), "a push token was asked for");
+    assert!(
+        pushes.iter().all(|r| r.authenticated),
+        "with the credentials"
+    );
+
+    // Promotion asks for one token covering both repositories, and mounts the blobs.
+    let before = registry.token_requests().len();
+    let prod = format!("{host}/tok/prod:v1");
+    let (code, doc, err) = org.json("-", &["--creds", &creds, "copy", "-r", &dev, &prod]);
+    assert_eq!(code, 0, "{err}");
+    assert!(doc["blobs"]["mounted"].as_u64().unwrap_or(0) > 0, "{doc}");
+    let asked = &registry.token_requests()[before..];
+    assert!(
+        asked.iter().any(|r| {
+            r.scopes
+                .contains(&"repository:tok/prod:pull,push".to_owned())
+                && r.scopes.contains(&"repository:tok/dev:pull".to_owned())
+        }),
+        "a mount needs push on the target and pull on the source: {asked:?}"
+    );
+
+    // Without credentials the token server grants nothing, and the registry still refuses.
+    let (code, err) = stderr_of(&org, &["discover", &prod]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not authorised"), "{err}");
+    let last = registry.token_requests().pop().expect("a token request");
+    assert!(!last.sent_credentials);
+
+    // With them, the copy is byte for byte.
+    let (code, doc, err) = org.json("-", &["--creds", &creds, "copy", "-r", &prod, "oci:out"]);
+    assert_eq!(code, 0, "{err}");
+    let layout =
+        airlock::layout::Layout::open(org.path("out"), airlock::Limits::default()).expect("layout");
+    let entry = layout
+        .resolve(Some(&airlock::reference::Selector::Tag(
+            airlock::reference::LayoutTag::new("v1").expect("tag"),
+        )))
+        .expect("the source's tag");
+    assert_eq!(doc["digest"], entry.digest.to_string());
+    assert_ne!(entry.digest, Digest::sha256_of(b""));
+}
