@@ -100,9 +100,24 @@ impl Destination for Layout {
         if std::fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size) {
             return Ok(BlobOutcome::Present);
         }
-        let mut reader = open()?;
-        self.write_prechecked(&mut reader, digest, size)?;
-        Ok(BlobOutcome::Uploaded)
+        // A source that breaks off mid-stream (a dropped connection) is opened again, a few
+        // times; a digest mismatch or a failure to write here is final.
+        let mut attempt = 0;
+        loop {
+            let failed = std::cell::Cell::new(false);
+            let mut reader = Watched {
+                inner: open()?,
+                failed: &failed,
+            };
+            match self.write_prechecked(&mut reader, digest, size) {
+                Ok(_) => return Ok(BlobOutcome::Uploaded),
+                Err(LayoutError::Io { .. }) if failed.get() && attempt < SOURCE_RETRIES => {
+                    tracing::warn!(%digest, attempt, "the source broke off; reading it again");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn put_manifest(
@@ -183,6 +198,25 @@ impl Destination for Repository {
             self.put_manifest(t, desc.media_type().as_ref(), bytes)?;
         }
         Ok(())
+    }
+}
+
+/// How many times a blob whose source broke off mid-stream is read again.
+const SOURCE_RETRIES: u32 = 3;
+
+/// A reader that notes whether it failed (as opposed to the writer it feeds).
+struct Watched<'a> {
+    inner: Box<dyn Read + Send>,
+    failed: &'a std::cell::Cell<bool>,
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if crate::digest::digest_error(e).is_none() {
+                self.failed.set(true);
+            }
+        })
     }
 }
 

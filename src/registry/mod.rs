@@ -349,7 +349,9 @@ impl Client {
             let retry = match request.send() {
                 Err(source) => {
                     // An untrusted certificate will not become trusted by asking again.
-                    if attempt >= self.retries || source.is_builder() || mentions_certificate(&source)
+                    if attempt >= self.retries
+                        || source.is_builder()
+                        || mentions_certificate(&source)
                     {
                         return Err(RegistryError::Transport {
                             what: what(),

@@ -183,8 +183,14 @@ fn forward(upstream: &str, r: &Seen) -> Answer {
         }
         head.push_str(&format!("{n}: {v}\r\n"));
     }
+    // The client's Host, so the registry's absolute Location headers point back here.
+    let host = r
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map_or(upstream, |(_, v)| v.as_str());
     head.push_str(&format!(
-        "Host: {upstream}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "Host: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         r.body.len()
     ));
     up.write_all(head.as_bytes()).expect("write upstream");

@@ -412,7 +412,8 @@ fn transient_failures_are_retried_and_tampered_content_is_refused_before_any_tag
     let upstream = format!("{}/t/app:v1", registry.host());
     org.ok("-", &["copy", "-r", &image, &upstream]);
 
-    // Every blob GET fails once (a 503, then a dropped connection): the copy still succeeds.
+    // Every blob GET fails three times (a 503, a connection dropped before the answer, one
+    // dropped mid-body): the copy still succeeds.
     let failures = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
         String,
         u32,
@@ -426,6 +427,15 @@ fn transient_failures_are_retried_and_tampered_content_is_refused_before_any_tag
             match *n {
                 1 => return Action::Respond(Answer::new(503, &[], b"busy")),
                 2 => return Action::Drop,
+                // Headers, then half the body, then the connection closes.
+                3 => {
+                    return Action::ForwardAndEdit(Box::new(|mut a| {
+                        let full = a.body.len();
+                        a.headers.push(("Content-Length".into(), full.to_string()));
+                        a.body.truncate(full / 2);
+                        a
+                    }));
+                }
                 _ => {}
             }
         }
@@ -445,7 +455,41 @@ fn transient_failures_are_retried_and_tampered_content_is_refused_before_any_tag
         layout_nodes(&org.path("flaky")),
         layout_nodes(&org.path("app"))
     );
-    assert!(failures.lock().expect("lock").values().all(|n| *n >= 3));
+    assert!(failures.lock().expect("lock").values().all(|n| *n >= 4));
+
+    // Uploads too: each blob's first upload start is dropped and its first PUT answered 503.
+    let seen_puts = std::sync::Arc::new(std::sync::Mutex::new(
+        std::collections::HashSet::<String>::new(),
+    ));
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (puts, post_count) = (seen_puts.clone(), posts.clone());
+    let flaky_push = Proxy::start(&registry.host(), move |req| {
+        if req.method == "POST"
+            && req.path.contains("/blobs/uploads/")
+            && post_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 0
+        {
+            return Action::Drop;
+        }
+        if req.method == "PUT" && req.path.contains("digest=") {
+            let digest = req.path.rsplit("digest=").next().unwrap_or("").to_owned();
+            if puts.lock().expect("lock").insert(digest) {
+                return Action::Respond(Answer::new(503, &[], b"try later"));
+            }
+        }
+        Action::Forward
+    });
+    let (code, doc, err) = json_run(
+        &org,
+        &[
+            "copy",
+            "-r",
+            "oci:flaky:v1",
+            &format!("{}/t/pushed:v1", flaky_push.host()),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(doc["blobs"]["sent"], 4, "{doc}");
+    assert_eq!(seen_puts.lock().expect("lock").len(), 4);
 
     // A registry that serves altered bytes: the copy fails naming the blob, no tag is written.
     let evil = Proxy::start(&registry.host(), |req| {
