@@ -65,6 +65,11 @@ pub trait Destination: Sync {
     fn blobs_done(&self) -> Result<(), LayoutError> {
         Ok(())
     }
+    /// Called once every manifest is stored, before the root is named: a registry records the
+    /// referrers pushed in their subjects' fallback indexes here.
+    fn manifests_done(&self) -> Result<(), LayoutError> {
+        Ok(())
+    }
 }
 
 impl Source for Indexed<&Layout> {
@@ -186,6 +191,10 @@ impl Destination for Repository {
         subject: Option<&Digest>,
     ) -> Result<(), LayoutError> {
         self.push_manifest(desc, bytes, subject)
+    }
+
+    fn manifests_done(&self) -> Result<(), LayoutError> {
+        self.flush_referrers()
     }
 
     fn name_root(
@@ -448,6 +457,7 @@ pub fn copy(
             report.referrers += 1;
         }
     }
+    destination.manifests_done()?;
     let root_digest = descriptor_digest(&root)?;
     let root_bytes = graph
         .nodes
@@ -598,6 +608,7 @@ pub fn attach(
     let mut referrer = crate::layout::descriptor(media::OCI_MANIFEST, &digest, bytes.len() as u64);
     referrer.set_artifact_type(Some(artifact_type.into()));
     destination.put_manifest(&referrer, &bytes, Some(&descriptor_digest(subject)?))?;
+    destination.manifests_done()?;
     Ok(referrer)
 }
 

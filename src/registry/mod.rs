@@ -34,6 +34,17 @@ pub use auth::{CredentialSource, Credentials};
 
 /// The largest error body read from a registry, for its message.
 const MAX_ERROR_BODY: u64 = 64 << 10;
+/// How many times a referrer is appended to a fallback index that other writers replace.
+const FALLBACK_ATTEMPTS: u32 = 5;
+
+/// How long to wait before reading a fallback index back a second time: 100 to 400 ms, longer
+/// on later attempts, varied so writers that collided do not collide again.
+fn settle_delay(attempt: u32) -> Duration {
+    let mut jitter = [0u8; 2];
+    let _ = getrandom::fill(&mut jitter);
+    let jitter = u64::from(u16::from_le_bytes(jitter) % 200);
+    Duration::from_millis(100 + 100 * u64::from(attempt.min(2)) + jitter)
+}
 /// The most pages of a referrers API answer followed.
 const MAX_REFERRER_PAGES: usize = 64;
 /// What a manifest request accepts.
@@ -237,6 +248,7 @@ impl Registries {
             name: name.to_owned(),
             limits: self.limits.clone(),
             jobs: self.options.jobs.max(1),
+            pending: Arc::default(),
         }
     }
 
@@ -521,6 +533,8 @@ pub struct Repository {
     name: String,
     limits: Limits,
     jobs: usize,
+    /// Referrers pushed and not yet in their subject's fallback index.
+    pending: Arc<Mutex<Vec<(Digest, Descriptor)>>>,
 }
 
 impl Repository {
@@ -1039,14 +1053,53 @@ impl Repository {
         Ok(())
     }
 
-    /// Adds `referrer` to the fallback index of `subject` (distribution spec 1.1): pull the
-    /// index tagged `<alg>-<hex>` (or start an empty one), keep it as is when the referrer is
-    /// already listed, else append its descriptor (with `artifactType` and annotations) and push
-    /// the index back under the tag.
-    pub fn add_fallback_referrer(
+    /// Adds `referrers` to the fallback index of `subject` (distribution spec 1.1): pull the
+    /// index tagged `<alg>-<hex>` (or start an empty one), skip the referrers already listed,
+    /// append the others' descriptors (with `artifactType` and annotations) and push the index
+    /// back under the tag.
+    ///
+    /// The tag schema has no compare-and-swap: two writers at once can each replace the
+    /// other's list. After pushing, the index is read back; if another writer's push dropped
+    /// this referrer, it is appended again (a few times).
+    pub fn add_fallback_referrers(
         &self,
         subject: &Digest,
-        referrer: &Descriptor,
+        referrers: &[Descriptor],
+    ) -> Result<(), LayoutError> {
+        let all_listed = |r: &Self| -> Result<bool, LayoutError> {
+            let listed = r.fallback_referrers(subject)?;
+            Ok(referrers
+                .iter()
+                .all(|x| listed.iter().any(|d| d.digest() == x.digest())))
+        };
+        for attempt in 0..FALLBACK_ATTEMPTS {
+            self.append_fallback(subject, referrers)?;
+            // Read back at once, and again once concurrent writers (whose read preceded our
+            // push) have had time to push theirs: still listed then, it stays listed.
+            if all_listed(self)? {
+                std::thread::sleep(settle_delay(attempt));
+                if all_listed(self)? {
+                    return Ok(());
+                }
+            }
+            tracing::warn!(%subject, "another writer replaced the referrers tag; adding again");
+        }
+        Err(RegistryError::Protocol {
+            what: format!(
+                "referrers tag {} in {}/{}",
+                fallback_tag(subject),
+                self.host(),
+                self.name
+            ),
+            reason: "its referrers kept disappearing from it (other writers)".into(),
+        }
+        .into())
+    }
+
+    fn append_fallback(
+        &self,
+        subject: &Digest,
+        referrers: &[Descriptor],
     ) -> Result<(), LayoutError> {
         let tag = fallback_tag(subject);
         let what = format!("referrers tag {tag} in {}/{}", self.host(), self.name);
@@ -1077,7 +1130,6 @@ impl Repository {
             }),
             Err(e) => return Err(e.into()),
         };
-        let digest = referrer.digest().to_string();
         let Some(manifests) = doc.get_mut("manifests").and_then(|m| m.as_array_mut()) else {
             return Err(RegistryError::Protocol {
                 what,
@@ -1085,34 +1137,43 @@ impl Repository {
             }
             .into());
         };
-        if manifests
-            .iter()
-            .any(|m| m.get("digest").and_then(|d| d.as_str()) == Some(digest.as_str()))
-        {
+        let mut added = false;
+        for referrer in referrers {
+            let digest = referrer.digest().to_string();
+            if manifests
+                .iter()
+                .any(|m| m.get("digest").and_then(|d| d.as_str()) == Some(digest.as_str()))
+            {
+                continue;
+            }
+            if manifests.len() >= self.limits.max_referrers_per_subject {
+                return Err(RegistryError::Protocol {
+                    what,
+                    reason: format!(
+                        "already lists max_referrers_per_subject ({}) referrers",
+                        self.limits.max_referrers_per_subject
+                    ),
+                }
+                .into());
+            }
+            let entry = serde_json::to_value(referrer).map_err(|e| RegistryError::Protocol {
+                what: what.clone(),
+                reason: e.to_string(),
+            })?;
+            manifests.push(entry);
+            added = true;
+        }
+        if !added {
             return Ok(());
         }
-        if manifests.len() >= self.limits.max_referrers_per_subject {
-            return Err(RegistryError::Protocol {
-                what,
-                reason: format!(
-                    "already lists max_referrers_per_subject ({}) referrers",
-                    self.limits.max_referrers_per_subject
-                ),
-            }
-            .into());
-        }
-        let entry = serde_json::to_value(referrer).map_err(|e| RegistryError::Protocol {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-        manifests.push(entry);
         let bytes = crate::layout::to_json_bytes(&doc);
         self.put_manifest(&tag, media::OCI_INDEX, &bytes)?;
         Ok(())
     }
 
-    /// Pushes a manifest by digest and, when it has a subject the registry does not index
-    /// itself, records it in the subject's fallback index.
+    /// Pushes a manifest by digest. One with a subject the registry does not index itself
+    /// (no `OCI-Subject` answer) is queued for its subject's fallback index, which
+    /// [`Repository::flush_referrers`] updates.
     pub fn push_manifest(
         &self,
         desc: &Descriptor,
@@ -1133,7 +1194,25 @@ impl Repository {
         if let Some(subject) = subject
             && !pushed.subject_indexed
         {
-            self.add_fallback_referrer(subject, desc)?;
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((subject.clone(), desc.clone()));
+        }
+        Ok(())
+    }
+
+    /// Records the referrers pushed since the last call in their subjects' fallback indexes,
+    /// one update per subject.
+    pub fn flush_referrers(&self) -> Result<(), LayoutError> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut by_subject: std::collections::BTreeMap<Digest, Vec<Descriptor>> =
+            std::collections::BTreeMap::new();
+        for (subject, desc) in pending {
+            by_subject.entry(subject).or_default().push(desc);
+        }
+        for (subject, list) in by_subject {
+            self.add_fallback_referrers(&subject, &list)?;
         }
         Ok(())
     }

@@ -627,3 +627,25 @@ fn hostile_registry_answers_are_refused() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("max_manifest_bytes"), "{err}");
 }
+
+#[test]
+fn signers_at_the_same_time_all_land_in_the_fallback_index() {
+    let org = Org::new();
+    let registry = Registry::start();
+    let image = org.artifact("app", "v1");
+    let remote = format!("{}/busy/app:v1", registry.host());
+    org.ok("-", &["copy", &image, &remote]);
+    let names = ["a", "b", "c", "d", "e", "f"];
+    for n in names {
+        org.key(n, "ed25519");
+    }
+    std::thread::scope(|s| {
+        for n in names {
+            let (org, remote) = (&org, &remote);
+            s.spawn(move || org.ok("-", &["sign", remote, "--key", &format!("{n}.key")]));
+        }
+    });
+    let (code, doc, err) = json_run(&org, &["discover", &remote]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(referrers_of_root(&doc).len(), names.len(), "{doc}");
+}
