@@ -148,6 +148,13 @@ impl LayoutError {
     }
 }
 
+/// A blob copied into a temporary file, not yet published.
+struct Staged {
+    out: io::BufWriter<tempfile::NamedTempFile>,
+    size: u64,
+    dir: PathBuf,
+}
+
 /// One entry of `index.json`.
 #[derive(Clone, Debug)]
 pub struct IndexEntry {
@@ -390,24 +397,7 @@ impl Layout {
         reader: &mut HashingReader<R>,
         digest: &Digest,
     ) -> Result<u64, LayoutError> {
-        let dir = self.root.join(BLOBS_DIR).join(digest.algorithm().as_str());
-        fs::create_dir_all(&dir).map_err(LayoutError::io("create directory", &dir))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
-            .map_err(LayoutError::io("create temporary file in", &dir))?;
-        let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
-        let n = io::copy(reader, &mut out).map_err(|e| match digest_error(&e) {
-            Some(de) => LayoutError::Content {
-                what: digest.to_string(),
-                source: de.clone(),
-            },
-            None => LayoutError::Io {
-                action: "write blob into",
-                path: dir.clone(),
-                source: e,
-            },
-        })?;
+        let staged = self.stage_blob(reader, digest, u64::MAX)?;
         if reader.digest() != Some(digest) {
             return Err(LayoutError::Content {
                 what: digest.to_string(),
@@ -420,21 +410,7 @@ impl Layout {
                 },
             });
         }
-        let tmp = out.into_inner().map_err(|e| LayoutError::Io {
-            action: "flush blob into",
-            path: dir.clone(),
-            source: e.into_error(),
-        })?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(LayoutError::io("sync blob in", &dir))?;
-        let final_path = self.blob_path(digest);
-        tmp.persist(&final_path).map_err(|e| LayoutError::Io {
-            action: "rename blob to",
-            path: final_path,
-            source: e.error,
-        })?;
-        Ok(n)
+        self.publish_blob(staged, digest)
     }
 
     /// Streams `reader` into the layout under `digest`. The reader must itself fail at its end
@@ -448,6 +424,28 @@ impl Layout {
         size: u64,
     ) -> Result<u64, LayoutError> {
         self.check_blob_size(digest, size)?;
+        let staged = self.stage_blob(reader, digest, size.saturating_add(1))?;
+        if staged.size != size {
+            return Err(LayoutError::Content {
+                what: digest.to_string(),
+                source: DigestError::SizeMismatch {
+                    digest: digest.clone(),
+                    expected: size,
+                    actual: staged.size,
+                },
+            });
+        }
+        self.publish_blob(staged, digest)
+    }
+
+    /// Copies at most `limit` bytes of `reader` into a temporary file beside the blob's final
+    /// path (where a rename publishes it).
+    fn stage_blob(
+        &self,
+        reader: &mut dyn Read,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Staged, LayoutError> {
         let dir = self.root.join(BLOBS_DIR).join(digest.algorithm().as_str());
         fs::create_dir_all(&dir).map_err(LayoutError::io("create directory", &dir))?;
         let tmp = tempfile::Builder::new()
@@ -455,28 +453,24 @@ impl Layout {
             .tempfile_in(&dir)
             .map_err(LayoutError::io("create temporary file in", &dir))?;
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
-        let mut limited = reader.take(size.saturating_add(1));
-        let n = io::copy(&mut limited, &mut out).map_err(|e| match digest_error(&e) {
-            Some(de) => LayoutError::Content {
-                what: digest.to_string(),
-                source: de.clone(),
-            },
-            None => LayoutError::Io {
-                action: "write blob into",
-                path: dir.clone(),
-                source: e,
-            },
-        })?;
-        if n != size {
-            return Err(LayoutError::Content {
-                what: digest.to_string(),
-                source: DigestError::SizeMismatch {
-                    digest: digest.clone(),
-                    expected: size,
-                    actual: n,
+        let size =
+            io::copy(&mut reader.take(limit), &mut out).map_err(|e| match digest_error(&e) {
+                Some(de) => LayoutError::Content {
+                    what: digest.to_string(),
+                    source: de.clone(),
                 },
-            });
-        }
+                None => LayoutError::Io {
+                    action: "write blob into",
+                    path: dir.clone(),
+                    source: e,
+                },
+            })?;
+        Ok(Staged { out, size, dir })
+    }
+
+    /// Syncs a staged blob and renames it into place under `digest`.
+    fn publish_blob(&self, staged: Staged, digest: &Digest) -> Result<u64, LayoutError> {
+        let Staged { out, size, dir } = staged;
         let tmp = out.into_inner().map_err(|e| LayoutError::Io {
             action: "flush blob into",
             path: dir.clone(),
@@ -491,7 +485,7 @@ impl Layout {
             path: final_path,
             source: e.error,
         })?;
-        Ok(n)
+        Ok(size)
     }
 
     /// Stores bytes as a blob under their SHA-256.

@@ -630,27 +630,12 @@ impl Repository {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
-        let max = self.limits.max_manifest_bytes;
-        if response.content_length().is_some_and(|n| n > max) {
-            return Err(RegistryError::Protocol {
-                what: what(),
-                reason: format!("larger than max_manifest_bytes ({max})"),
-            });
-        }
-        let mut bytes = Vec::new();
-        response
-            .take(max + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| RegistryError::Protocol {
-                what: what(),
-                reason: format!("reading the body: {e}"),
-            })?;
-        if bytes.len() as u64 > max {
-            return Err(RegistryError::Protocol {
-                what: what(),
-                reason: format!("larger than max_manifest_bytes ({max})"),
-            });
-        }
+        let bytes = read_capped(
+            response,
+            self.limits.max_manifest_bytes,
+            "max_manifest_bytes",
+            &what,
+        )?;
         let sniffed = sniff_media_type(&bytes);
         let media_type = match (content_type, sniffed) {
             (Some(ct), Some(own)) if ct != own && media::kind_of(&ct) != Kind::Blob => {
@@ -986,7 +971,12 @@ impl Repository {
                 _ => return Err(status_error(what(), response).into()),
             }
             next = next_link(response.headers());
-            let bytes = read_capped(response, self.limits.max_manifest_bytes, &what)?;
+            let bytes = read_capped(
+                response,
+                self.limits.max_manifest_bytes,
+                "max_manifest_bytes",
+                &what,
+            )?;
             self.collect_index(&bytes, &what(), &mut out)?;
             if next.is_none() {
                 return Ok(Some(out));
@@ -1310,11 +1300,20 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
     })
 }
 
+/// The whole body, refused past `max` bytes (the limit named `limit`): at once when its
+/// `Content-Length` says so, else when the bytes run past it.
 fn read_capped(
     response: Response,
     max: u64,
+    limit: &str,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>, RegistryError> {
+    if response.content_length().is_some_and(|n| n > max) {
+        return Err(RegistryError::Protocol {
+            what: what(),
+            reason: format!("larger than {limit} ({max} bytes)"),
+        });
+    }
     let mut bytes = Vec::new();
     response
         .take(max + 1)
@@ -1326,7 +1325,7 @@ fn read_capped(
     if bytes.len() as u64 > max {
         return Err(RegistryError::Protocol {
             what: what(),
-            reason: format!("larger than {max} bytes"),
+            reason: format!("larger than {limit} ({max} bytes)"),
         });
     }
     Ok(bytes)
