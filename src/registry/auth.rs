@@ -589,6 +589,7 @@ impl Authenticator {
             }
         };
         let response = request
+            .timeout(Duration::from_secs(60))
             .send()
             .map_err(|e| unauthorized(format!("token server {realm}: {e}")))?;
         let status = response.status();

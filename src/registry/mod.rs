@@ -47,6 +47,10 @@ fn settle_delay(attempt: u32) -> Duration {
 }
 /// The most pages of a referrers API answer followed.
 const MAX_REFERRER_PAGES: usize = 64;
+/// The time a request that moves no blob (a manifest, a HEAD, an upload start, a referrers
+/// list) may take, body included. Blob transfers have none (they may take hours); a dead peer
+/// is found by TCP keepalive.
+const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// What a manifest request accepts.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
@@ -615,7 +619,8 @@ impl Repository {
             .execute(&what, &Scopes::pull(&self.name), &|http, base| {
                 Ok(http
                     .get(self.url(base, &format!("manifests/{reference}")))
-                    .header(header::ACCEPT, MANIFEST_ACCEPT))
+                    .header(header::ACCEPT, MANIFEST_ACCEPT)
+                    .timeout(SMALL_REQUEST_TIMEOUT))
             })?;
         if !response.status().is_success() {
             return Err(status_error(what(), response));
@@ -663,7 +668,9 @@ impl Repository {
         let response = self
             .client
             .execute(&what, &Scopes::pull(&self.name), &|http, base| {
-                Ok(http.head(self.url(base, &format!("blobs/{digest}"))))
+                Ok(http
+                    .head(self.url(base, &format!("blobs/{digest}")))
+                    .timeout(SMALL_REQUEST_TIMEOUT))
             })?;
         match response.status() {
             // reqwest reports a HEAD body's length (0), not the header: read the header.
@@ -761,7 +768,10 @@ impl Repository {
             .client
             .execute(&what, scopes, &|http, base| {
                 let url = self.url(base, "blobs/uploads/");
-                let mut r = http.post(url).header(header::CONTENT_LENGTH, 0);
+                let mut r = http
+                    .post(url)
+                    .header(header::CONTENT_LENGTH, 0)
+                    .timeout(SMALL_REQUEST_TIMEOUT);
                 if let Some(from) = mount_from {
                     r = r.query(&[("mount", digest.to_string().as_str()), ("from", from)]);
                 }
@@ -869,7 +879,8 @@ impl Repository {
                 Ok(http
                     .put(self.url(base, &format!("manifests/{reference}")))
                     .header(header::CONTENT_TYPE, media_type)
-                    .body(body.clone()))
+                    .body(body.clone())
+                    .timeout(SMALL_REQUEST_TIMEOUT))
             })?;
         if !response.status().is_success() {
             return Err(status_error(what(), response));
@@ -956,7 +967,10 @@ impl Repository {
                                 .to_string(),
                             None => self.url(base, &format!("referrers/{subject}")),
                         };
-                        Ok(http.get(url).header(header::ACCEPT, media::OCI_INDEX))
+                        Ok(http
+                            .get(url)
+                            .header(header::ACCEPT, media::OCI_INDEX)
+                            .timeout(SMALL_REQUEST_TIMEOUT))
                     })?;
             match response.status() {
                 StatusCode::OK => {}
