@@ -630,7 +630,22 @@ impl AsRef<[u8]> for ArcBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::write_sample;
+    use crate::build::{Sample, write_sample};
+
+    /// A layout holding the sample (index, image, SBOM referrer) tagged `v1`.
+    fn sample(name: &str) -> (tempfile::TempDir, Layout, Sample) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        let sample = write_sample(&layout, &LayoutTag::new("v1").unwrap(), name).unwrap();
+        (dir, layout, sample)
+    }
+
+    /// An empty layout.
+    fn empty() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        (dir, layout)
+    }
 
     #[test]
     fn platforms_parse() {
@@ -644,14 +659,11 @@ mod tests {
 
     #[test]
     fn layout_to_layout_keeps_every_digest_and_referrers_only_when_asked() {
-        let a = tempfile::tempdir().unwrap();
-        let src = Layout::init(a.path(), Limits::default()).unwrap();
-        let sample = write_sample(&src, &LayoutTag::new("v1").unwrap(), "copy").unwrap();
+        let (_a, src, sample) = sample("copy");
         let entries = src.index().unwrap();
         let indexed = Indexed::new(&src, &entries, &Limits::default()).unwrap();
 
-        let b = tempfile::tempdir().unwrap();
-        let dst = Layout::init(b.path(), Limits::default()).unwrap();
+        let (_b, dst) = empty();
         let plain = CopyOptions {
             jobs: 2,
             ..CopyOptions::default()
@@ -707,9 +719,7 @@ mod tests {
 
     #[test]
     fn platform_selects_the_child() {
-        let a = tempfile::tempdir().unwrap();
-        let src = Layout::init(a.path(), Limits::default()).unwrap();
-        let sample = write_sample(&src, &LayoutTag::new("v1").unwrap(), "p").unwrap();
+        let (_a, src, sample) = sample("p");
         let entries = src.index().unwrap();
         let indexed = Indexed::new(&src, &entries, &Limits::default()).unwrap();
         let amd64: Platform = "linux/amd64".parse().unwrap();
@@ -724,9 +734,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_blob_stops_the_copy_before_any_tag() {
-        let a = tempfile::tempdir().unwrap();
-        let src = Layout::init(a.path(), Limits::default()).unwrap();
-        let sample = write_sample(&src, &LayoutTag::new("v1").unwrap(), "bad").unwrap();
+        let (_a, src, sample) = sample("bad");
         // Corrupt the image's layer in place, keeping its size.
         let image = src
             .read_blob_capped(&descriptor_digest(&sample.image).unwrap(), None, 1 << 20)
@@ -743,8 +751,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let entries = src.index().unwrap();
         let indexed = Indexed::new(&src, &entries, &Limits::default()).unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let dst = Layout::init(b.path(), Limits::default()).unwrap();
+        let (_b, dst) = empty();
         let e = copy(
             &indexed,
             &sample.index,

@@ -23,6 +23,22 @@ fn stderr_of(org: &Org, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// `airlock ARGS` in `org`'s directory with `envs` set; asserts success and returns stdout.
+fn ok_with_env(org: &Org, envs: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> String {
+    let out = crate::harness::airlock()
+        .current_dir(org.dir.path())
+        .envs(envs.iter().copied())
+        .args(args)
+        .output()
+        .expect("run airlock");
+    assert!(
+        out.status.success(),
+        "airlock {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn basic_auth_over_tls_with_a_private_ca() {
     let registry = Registry::start_with(RegistryOptions {
@@ -95,17 +111,13 @@ fn basic_auth_over_tls_with_a_private_ca() {
         ],
     );
     // Environment credentials and CA.
-    let out = crate::harness::airlock()
-        .current_dir(org.dir.path())
-        .env("AIRLOCK_REGISTRY_CREDS", &creds)
-        .env("AIRLOCK_CA_FILE", ca)
-        .args(["verify", &remote, "--key", "k.pub"])
-        .output()
-        .expect("run airlock");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    ok_with_env(
+        &org,
+        &[
+            ("AIRLOCK_REGISTRY_CREDS", creds.as_ref()),
+            ("AIRLOCK_CA_FILE", ca.as_ref()),
+        ],
+        &["verify", &remote, "--key", "k.pub"],
     );
 
     // A docker config file: `auths` with base64 USER:PASSWORD under an https:// key.
@@ -133,18 +145,13 @@ fn basic_auth_over_tls_with_a_private_ca() {
         ],
     );
     // DOCKER_CONFIG finds it too, without --authfile.
-    let out = crate::harness::airlock()
-        .current_dir(org.dir.path())
-        .env("DOCKER_CONFIG", org.path("docker"))
-        .args(["--ca-file", ca, "discover", &remote])
-        .output()
-        .expect("run airlock");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let docker_dir = org.path("docker");
+    let listed = ok_with_env(
+        &org,
+        &[("DOCKER_CONFIG", docker_dir.as_os_str())],
+        &["--ca-file", ca, "discover", &remote],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("notary.signature"));
+    assert!(listed.contains("notary.signature"), "{listed}");
 
     // A credential helper named by credHelpers: docker-credential-NAME get, host on stdin.
     let bin = org.path("bin");
@@ -173,10 +180,10 @@ fn basic_auth_over_tls_with_a_private_ca() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = crate::harness::airlock()
-        .current_dir(org.dir.path())
-        .env("PATH", path)
-        .args([
+    ok_with_env(
+        &org,
+        &[("PATH", path.as_ref())],
+        &[
             "--ca-file",
             ca,
             "--authfile",
@@ -185,13 +192,7 @@ fn basic_auth_over_tls_with_a_private_ca() {
             &remote,
             "--key",
             "k.pub",
-        ])
-        .output()
-        .expect("run airlock");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     assert_eq!(
         fs::read_to_string(&log).expect("helper ran").trim(),
