@@ -466,15 +466,23 @@ impl Authenticator {
                         reason: "the registry asks for Basic authentication but only an identity token is configured".into(),
                     });
                 }
+                // Checked and set under one lock: a parallel request may have learned the
+                // scheme between our refusal and now.
                 let mut state = self.lock();
-                if state.basic.is_some() {
-                    return Err(RegistryError::Unauthorized {
-                        host: self.host.clone(),
-                        reason: "the registry refused the configured user name and password".into(),
-                    });
+                match &state.basic {
+                    Some(known) if Some(known.as_str()) == sent => {
+                        Err(RegistryError::Unauthorized {
+                            host: self.host.clone(),
+                            reason: "the registry refused the configured user name and password"
+                                .into(),
+                        })
+                    }
+                    Some(_) => Ok(()),
+                    None => {
+                        state.basic = Some(creds.basic_header());
+                        Ok(())
+                    }
                 }
-                state.basic = Some(creds.basic_header());
-                Ok(())
             }
             Some(Challenge::Bearer {
                 realm,
