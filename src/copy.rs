@@ -131,13 +131,10 @@ impl Destination for Layout {
         bytes: &[u8],
         subject: Option<&Digest>,
     ) -> Result<(), LayoutError> {
-        let digest = descriptor_digest(desc).map_err(|e| LayoutError::Content {
-            what: "manifest".into(),
-            source: e,
-        })?;
+        let digest = crate::layout::verified_manifest_digest(desc, bytes)?;
         let mut reader: &[u8] = bytes;
         let expected = crate::digest::Expected {
-            digest: digest.clone(),
+            digest,
             size: Some(bytes.len() as u64),
         };
         self.write_blob(&mut reader, Some(expected))?;

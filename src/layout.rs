@@ -695,6 +695,21 @@ pub fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
 pub fn descriptor_digest(d: &Descriptor) -> Result<Digest, DigestError> {
     Digest::from_oci(d.digest())
 }
+/// The digest of a manifest about to be stored or pushed: its descriptor's, which `bytes` must
+/// match.
+pub fn verified_manifest_digest(desc: &Descriptor, bytes: &[u8]) -> Result<Digest, LayoutError> {
+    let digest = descriptor_digest(desc).map_err(|e| LayoutError::Content {
+        what: "manifest descriptor".into(),
+        source: e,
+    })?;
+    digest
+        .verify_bytes(bytes)
+        .map_err(|e| LayoutError::Content {
+            what: digest.to_string(),
+            source: e,
+        })?;
+    Ok(digest)
+}
 
 /// The `mediaType` field of a JSON document, if it has one.
 pub fn sniff_media_type(bytes: &[u8]) -> Option<String> {

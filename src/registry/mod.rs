@@ -24,7 +24,7 @@ use reqwest::header::{self, HeaderMap};
 
 use crate::digest::{Algorithm, Digest, Expected, Hasher, HashingReader};
 use crate::graph::{BlobStore, EdgeKind, GraphSource, check_size, parse_manifest};
-use crate::layout::{LayoutError, descriptor, descriptor_digest, sniff_media_type};
+use crate::layout::{LayoutError, descriptor, sniff_media_type};
 use crate::limits::Limits;
 use crate::media::{self, Kind};
 use crate::reference::RegistryReference;
@@ -1184,16 +1184,7 @@ impl Repository {
         bytes: &[u8],
         subject: Option<&Digest>,
     ) -> Result<(), LayoutError> {
-        let digest = descriptor_digest(desc).map_err(|e| LayoutError::Content {
-            what: "manifest to push".into(),
-            source: e,
-        })?;
-        digest
-            .verify_bytes(bytes)
-            .map_err(|e| LayoutError::Content {
-                what: digest.to_string(),
-                source: e,
-            })?;
+        let digest = crate::layout::verified_manifest_digest(desc, bytes)?;
         let pushed = self.put_manifest(&digest.to_string(), desc.media_type().as_ref(), bytes)?;
         if let Some(subject) = subject
             && !pushed.subject_indexed
@@ -1345,6 +1336,17 @@ fn read_capped(
     Ok(bytes)
 }
 
+/// Refuses a declared size above `max` before anything is requested.
+fn refuse_over(digest: &Digest, kind: &str, size: u64, max: u64) -> Result<(), LayoutError> {
+    if size > max {
+        return Err(LayoutError::TooLarge {
+            what: format!("{kind} {digest}"),
+            limit: max,
+        });
+    }
+    Ok(())
+}
+
 impl BlobStore for Repository {
     fn fetch_manifest(
         &self,
@@ -1352,12 +1354,7 @@ impl BlobStore for Repository {
         size: u64,
         max: u64,
     ) -> Result<Arc<[u8]>, LayoutError> {
-        if size > max {
-            return Err(LayoutError::TooLarge {
-                what: format!("manifest {digest}"),
-                limit: max,
-            });
-        }
+        refuse_over(digest, "manifest", size, max)?;
         let (bytes, _, _) = match self.get_manifest(&digest.to_string()) {
             Ok(m) => m,
             Err(e) if e.is_not_found() => return Err(LayoutError::BlobMissing(digest.clone())),
@@ -1379,12 +1376,7 @@ impl BlobStore for Repository {
         size: u64,
         max: u64,
     ) -> Result<Arc<[u8]>, LayoutError> {
-        if size > max {
-            return Err(LayoutError::TooLarge {
-                what: format!("blob {digest}"),
-                limit: max,
-            });
-        }
+        refuse_over(digest, "blob", size, max)?;
         let reader = self.open_blob(digest, size)?;
         let mut bytes = Vec::new();
         reader.take(max + 1).read_to_end(&mut bytes).map_err(

@@ -491,25 +491,32 @@ fn venv_has_pycose() {
     );
 }
 
+/// A layout at `dir` holding one `linux/amd64` image of one file, tagged `v1`.
+fn one_file_image(
+    dir: &Path,
+    name: &str,
+    content: &[u8],
+) -> (airlock::layout::Layout, oci_spec::image::Descriptor) {
+    let layout =
+        airlock::layout::Layout::init(dir, airlock::Limits::default()).expect("init layout");
+    let image =
+        airlock::build::put_image(&layout, &[(name, content)], "amd64", "2026-01-01T00:00:00Z")
+            .expect("write image");
+    layout
+        .tag(
+            &airlock::reference::LayoutTag::new("v1").expect("valid tag"),
+            &image,
+        )
+        .expect("tag image");
+    (layout, image)
+}
+
 #[test]
 fn registry_serves_what_skopeo_pushes() {
-    use airlock::layout::Layout;
-    use airlock::reference::LayoutTag;
-
     // A plain image (no index, no referrer): this checks the harness, not the interop quirks.
     let work = tempfile::tempdir().expect("temporary directory");
     let dir = work.path().join("layout");
-    let layout = Layout::init(&dir, airlock::Limits::default()).expect("init layout");
-    let image = airlock::build::put_image(
-        &layout,
-        &[("harness.txt", b"registry harness\n")],
-        "amd64",
-        "2026-01-01T00:00:00Z",
-    )
-    .expect("write image");
-    layout
-        .tag(&LayoutTag::new("v1").expect("valid tag"), &image)
-        .expect("tag image");
+    let (layout, image) = one_file_image(&dir, "harness.txt", b"registry harness\n");
     let digest = airlock::Digest::from_oci(image.digest()).expect("valid digest");
     let manifest = fs::read(layout.blob_path(&digest)).expect("read manifest blob");
 
@@ -827,22 +834,9 @@ fn tls_token_registry_accepts_its_token_servers_tokens() {
 
 #[test]
 fn skopeo_pushes_through_tls_and_token_auth() {
-    use airlock::layout::Layout;
-    use airlock::reference::LayoutTag;
-
     let work = tempfile::tempdir().expect("temporary directory");
     let dir = work.path().join("layout");
-    let layout = Layout::init(&dir, airlock::Limits::default()).expect("init layout");
-    let image = airlock::build::put_image(
-        &layout,
-        &[("token.txt", b"token harness\n")],
-        "amd64",
-        "2026-01-01T00:00:00Z",
-    )
-    .expect("write image");
-    layout
-        .tag(&LayoutTag::new("v1").expect("valid tag"), &image)
-        .expect("tag image");
+    one_file_image(&dir, "token.txt", b"token harness\n");
 
     let registry = Registry::start_with(RegistryOptions {
         tls: true,
