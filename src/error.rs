@@ -46,6 +46,9 @@ pub enum Error {
     /// A trust policy was refused.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// A bundle was refused, or could not be made.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     /// No signature met what verification asked for.
     #[error("{0}")]
     Unverified(String),
@@ -69,6 +72,8 @@ impl Error {
         match self {
             Error::Reference(_) | Error::Unsupported(_) => Class::Usage,
             Error::Unverified(_) => Class::Verification,
+            Error::Bundle(b) if b.is_verification() => Class::Verification,
+            Error::Bundle(_) => Class::Usage,
             Error::Trust(t) if t.is_verification() => Class::Verification,
             Error::Trust(_) | Error::Policy(_) => Class::Usage,
             Error::Key(k) => match k {
@@ -97,6 +102,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         let h = match self {
             Error::Unsupported(_) => "see `airlock help` for what each command accepts",
+            Error::Bundle(b) => b.hint(),
             Error::Trust(t) => trust_hint(t),
             Error::Policy(_) => {
                 "fix the policy file (formats/policy.md, formats/policy.schema.json) and install it with `airlock policy set FILE`"

@@ -19,6 +19,7 @@
 //! - [`revocation`]: signed revocation snapshots of keys and digests.
 //! - [`policy`]: the trust policy: which signers a repository scope requires.
 //! - [`verify`]: judging an artifact by the trust root, revocations and policy.
+//! - [`bundle`]: the signed air-gap bundle: export, and one-pass verified reading.
 //!
 //! # Example
 //!
@@ -46,10 +47,12 @@
 #![warn(missing_docs)]
 
 pub mod build;
+pub mod bundle;
 pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod graph;
+pub mod import;
 pub mod json;
 pub mod key;
 pub mod layout;

@@ -358,7 +358,8 @@ fn validate_registry(host: &str) -> Result<(), ReferenceError> {
     Ok(())
 }
 
-fn validate_repository(repo: &str) -> Result<(), ReferenceError> {
+/// Checks a repository path (no registry host) against the distribution grammar.
+pub fn validate_repository(repo: &str) -> Result<(), ReferenceError> {
     let bad = || ReferenceError::InvalidRepository(repo.chars().take(140).collect());
     if repo.is_empty() {
         return Err(bad());

@@ -137,7 +137,7 @@ pub enum TarballError {
 }
 
 impl TarballError {
-    fn io(action: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
         let action = action.into();
         move |source| TarballError::Io { action, source }
     }
@@ -351,6 +351,26 @@ enum BlobFailure {
 pub fn read_tarball(
     input: impl Read,
     limits: &Limits,
+    on_blob: impl FnMut(&Digest, u64, &mut BlobReader<'_>) -> Result<(), TarballError>,
+) -> Result<TarballContents, TarballError> {
+    read_tarball_with(input, limits, |_, _| Ok(()), on_blob)
+}
+
+/// A layout document met in a tarball stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Document {
+    /// `oci-layout`.
+    OciLayout,
+    /// `index.json`.
+    IndexJson,
+}
+
+/// [`read_tarball`], also handing `on_document` each layout document as soon as its entry has
+/// been read (in stream order), so a reader can act on `index.json` before the blobs after it.
+pub fn read_tarball_with(
+    input: impl Read,
+    limits: &Limits,
+    mut on_document: impl FnMut(Document, &[u8]) -> Result<(), TarballError>,
     mut on_blob: impl FnMut(&Digest, u64, &mut BlobReader<'_>) -> Result<(), TarballError>,
 ) -> Result<TarballContents, TarballError> {
     let ctx = ErrorContext {
@@ -546,8 +566,10 @@ pub fn read_tarball(
                     )));
                 }
                 if kind == EntryName::OciLayout {
+                    on_document(Document::OciLayout, &data)?;
                     oci_layout = Some(data);
                 } else {
+                    on_document(Document::IndexJson, &data)?;
                     index_json = Some(data);
                 }
             }
@@ -956,6 +978,24 @@ pub fn write_tarball(
     }
 }
 
+/// The header of every entry airlock writes: ustar, mode 0755 (directories) or 0644, uid and gid
+/// 0, the given mtime. Paths are set by `append_data`, which writes a GNU long-name entry for
+/// names that do not fit a ustar header (sha512 blobs).
+pub(crate) fn entry_header(size: u64, dir: bool, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
+    h.set_mode(if dir { 0o755 } else { 0o644 });
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h
+}
+
 fn write_entries(
     layout: &Layout,
     out: impl Write,
@@ -965,22 +1005,7 @@ fn write_entries(
     mtime: u64,
 ) -> Result<PackSummary, TarballError> {
     let mut builder = tar::Builder::new(out);
-    // Paths are set by `append_data`, which writes a GNU long-name entry for names that do not
-    // fit a ustar header (sha512 blobs).
-    let header = |size: u64, dir: bool| -> tar::Header {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(size);
-        h.set_entry_type(if dir {
-            tar::EntryType::Directory
-        } else {
-            tar::EntryType::Regular
-        });
-        h.set_mode(if dir { 0o755 } else { 0o644 });
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(mtime);
-        h
-    };
+    let header = |size: u64, dir: bool| entry_header(size, dir, mtime);
     let write_err = TarballError::io("write tarball");
     builder
         .append_data(&mut header(0, true), "blobs/", io::empty())

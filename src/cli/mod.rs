@@ -4,6 +4,8 @@
 mod attach;
 mod copy;
 mod discover;
+mod export;
+mod import;
 mod inspect;
 mod key;
 mod layout;
@@ -15,6 +17,7 @@ mod sign;
 mod target;
 mod trust;
 mod verify;
+mod verify_bundle;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +66,15 @@ enum Command {
     /// Copy an artifact and its graph (and with -r its referrers) between registries and
     /// layouts, every digest preserved.
     Copy(copy::CopyArgs),
+    /// Export artifacts with their referrer graphs, the trust-root chain and the revocation
+    /// snapshot as one signed bundle (the file that crosses the air gap).
+    Export(export::ExportArgs),
+    /// Verify a bundle in one pass, replay it into a registry or layout, install its trust
+    /// material, then move tags.
+    Import(import::ImportArgs),
+    /// Verify a bundle without a target: trust material, bundle signature, every digest, and
+    /// every artifact's signatures against the local policy.
+    VerifyBundle(verify_bundle::VerifyBundleArgs),
     /// Generate signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -136,6 +148,9 @@ pub(crate) fn run() -> ExitCode {
         Command::Inspect(args) => inspect::run(args, &out, &limits),
         Command::Discover(args) => discover::run(args, &out, &limits, &cli.registry),
         Command::Copy(args) => copy::run(args, &out, &limits, &cli.registry),
+        Command::Export(args) => export::run(args, &out, &limits, &trust_dir, &cli.registry),
+        Command::Import(args) => import::run(args, &out, &limits, &trust_dir, &cli.registry),
+        Command::VerifyBundle(args) => verify_bundle::run(args, &out, &limits, &trust_dir),
         Command::Key(cmd) => key::run(cmd, &out),
         Command::Sign(args) => sign::run(args, &out, &limits, &cli.registry),
         Command::Verify(args) => verify::run(args, &out, &limits, &trust_dir, &cli.registry),

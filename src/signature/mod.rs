@@ -138,7 +138,7 @@ pub fn sign_to<S: BlobStore + ?Sized>(
     Ok((target, referrer))
 }
 
-fn annotations_for(key: &PrivateKey, options: &SignOptions) -> BTreeMap<String, String> {
+pub(crate) fn annotations_for(key: &PrivateKey, options: &SignOptions) -> BTreeMap<String, String> {
     BTreeMap::from([
         (ANNOTATION_KEY_ID.to_owned(), key.id().to_string()),
         (ANNOTATION_ALGORITHM.to_owned(), key.algorithm().to_string()),

@@ -349,9 +349,35 @@ impl TrustStore {
     /// Returns the versions added.
     pub fn update_roots(
         &mut self,
-        mut candidates: Vec<SignedRoot>,
+        candidates: Vec<SignedRoot>,
         now: Seconds,
     ) -> Result<Vec<u64>, TrustError> {
+        let new = self.check_roots(candidates, now, now)?;
+        let Some(newest) = new.last().cloned() else {
+            return Ok(Vec::new());
+        };
+        for r in &new {
+            write_atomic(&root_path(&self.dir, r.version()), &r.to_vec())?;
+        }
+        let mut state = self.state.clone();
+        state.root_version = newest.version();
+        state.root_digest = newest.digest();
+        state.latest_time = state.latest_time.max(now);
+        write_state(&self.dir, &state)?;
+        self.state = state;
+        self.root = newest;
+        Ok(new.iter().map(SignedRoot::version).collect())
+    }
+
+    /// What [`TrustStore::update_roots`] would accept, written nowhere: the new roots, oldest
+    /// first (empty when `candidates` hold nothing newer). The clock is checked at `now`,
+    /// freshness of the newest root judged at `at`.
+    pub fn check_roots(
+        &self,
+        mut candidates: Vec<SignedRoot>,
+        now: Seconds,
+        at: Seconds,
+    ) -> Result<Vec<SignedRoot>, TrustError> {
         self.check_clock(now)?;
         candidates.sort_by_key(SignedRoot::version);
         for pair in candidates.windows(2) {
@@ -412,19 +438,8 @@ impl TrustStore {
             prev.verify_successor(next)?;
             prev = next;
         }
-        prev.check_fresh(now)?;
-        let newest = prev.clone();
-        for r in &new {
-            write_atomic(&root_path(&self.dir, r.version()), &r.to_vec())?;
-        }
-        let mut state = self.state.clone();
-        state.root_version = newest.version();
-        state.root_digest = newest.digest();
-        state.latest_time = state.latest_time.max(now);
-        write_state(&self.dir, &state)?;
-        self.state = state;
-        self.root = newest;
-        Ok(new.iter().map(SignedRoot::version).collect())
+        prev.check_fresh(at)?;
+        Ok(new)
     }
 
     /// Accepts a revocation snapshot: signed by a threshold of the current root's `revocation`
@@ -435,9 +450,37 @@ impl TrustStore {
         snapshot: SignedSnapshot,
         now: Seconds,
     ) -> Result<bool, TrustError> {
+        if !self.check_revocation(&self.root, &snapshot, now, now)? {
+            return Ok(false);
+        }
+        let bytes = snapshot.to_vec();
+        fs::create_dir_all(self.dir.join(REVOCATIONS_DIR)).map_err(io(&self.dir))?;
+        write_atomic(&revocation_path(&self.dir, snapshot.version()), &bytes)?;
+        let mut state = self.state.clone();
+        state.revocation_version = Some(snapshot.version());
+        state.revocation_digest = Some(Digest::sha256_of(&bytes));
+        state.revocation_root_version = Some(self.root.version());
+        state.latest_time = state.latest_time.max(now);
+        write_state(&self.dir, &state)?;
+        self.state = state;
+        self.revocation = Some(snapshot);
+        Ok(true)
+    }
+
+    /// What [`TrustStore::import_revocation`] would decide for `snapshot` if `root` were the
+    /// current root, written nowhere: `Ok(true)` when it would replace the stored snapshot,
+    /// `Ok(false)` when it is the stored one. The clock is checked at `now`, freshness of a new
+    /// snapshot judged at `at`.
+    pub fn check_revocation(
+        &self,
+        root: &SignedRoot,
+        snapshot: &SignedSnapshot,
+        now: Seconds,
+        at: Seconds,
+    ) -> Result<bool, TrustError> {
         self.check_clock(now)?;
         let revoked = self.revoked_keys();
-        if let Err(e) = snapshot.verify(&self.root.root().without_keys(&revoked)) {
+        if let Err(e) = snapshot.verify(&root.root().without_keys(&revoked)) {
             return Err(revoked_signer(
                 e,
                 snapshot.document().signers(),
@@ -452,7 +495,7 @@ impl TrustStore {
                 return Ok(false);
             }
         }
-        snapshot.check_fresh(now)?;
+        snapshot.check_fresh(at)?;
         let bytes = snapshot.to_vec();
         if bytes.len() as u64 > self.limits.max_trust_document_bytes {
             return Err(TrustError::TooLarge {
@@ -471,16 +514,6 @@ impl TrustStore {
                 what: DocKind::Revocation,
                 reason,
             })?;
-        fs::create_dir_all(self.dir.join(REVOCATIONS_DIR)).map_err(io(&self.dir))?;
-        write_atomic(&revocation_path(&self.dir, snapshot.version()), &bytes)?;
-        let mut state = self.state.clone();
-        state.revocation_version = Some(snapshot.version());
-        state.revocation_digest = Some(Digest::sha256_of(&bytes));
-        state.revocation_root_version = Some(self.root.version());
-        state.latest_time = state.latest_time.max(now);
-        write_state(&self.dir, &state)?;
-        self.state = state;
-        self.revocation = Some(snapshot);
         Ok(true)
     }
 

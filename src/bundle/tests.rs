@@ -1,0 +1,1 @@
+//! Unit tests of the packing list and bundle manifest checks.
