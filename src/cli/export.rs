@@ -191,6 +191,14 @@ pub(crate) fn run(
         .flush()
         .map_err(|e| bundle::BundleError::Usage(format!("write bundle: {e}")))?;
     drop(writer);
+    // A bundle is meant to be shared: readable by all, as other files written here are.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| bundle::BundleError::Usage(format!("set permissions: {e}")))?;
+    }
     tmp.as_file()
         .sync_all()
         .map_err(|e| bundle::BundleError::Usage(format!("sync bundle: {e}")))?;
