@@ -404,6 +404,20 @@ pub fn export(
         })
         .collect();
     blobs.sort_by(|a, b| (a.rank(), &a.digest).cmp(&(b.rank(), &b.digest)));
+    // An importer holds manifests and signature envelopes until the checkpoint: a bundle it
+    // would refuse for that is not written.
+    let held: u64 = blobs
+        .iter()
+        .filter(|b| b.rank() != super::Rank::Content)
+        .map(|b| b.size)
+        .sum();
+    if held > limits.max_buffered_manifest_bytes {
+        return Err(BundleError::Usage(format!(
+            "the manifests and signatures of this set total {held} bytes, more than an importer holds (max_buffered_manifest_bytes, {}): export fewer artifacts per bundle",
+            limits.max_buffered_manifest_bytes
+        ))
+        .into());
+    }
     let packing = PackingList {
         schema_version: PACKING_LIST_VERSION,
         media_type: PACKING_LIST_MEDIA_TYPE.to_owned(),
