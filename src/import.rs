@@ -205,6 +205,7 @@ struct ImportSink<'a> {
     counts: Arc<Mutex<Counts>>,
     uploads: Option<mpsc::SyncSender<(BlobEntry, PathBuf)>>,
     staging: Option<PathBuf>,
+    upload_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ImportSink<'_> {
@@ -299,10 +300,27 @@ impl Sink for ImportSink<'_> {
                 let mut file = File::create(&path).map_err(LayoutError::io("stage blob", &path))?;
                 std::io::copy(reader, &mut file).map_err(LayoutError::io("stage blob", &path))?;
                 drop(file);
-                uploads
-                    .send((entry.clone(), path))
-                    .map_err(|_| BundleError::Usage("the uploads stopped".into()))?;
-                Ok(())
+                // A full queue waits for a worker; a failed worker stops the read (its error is
+                // the one reported).
+                let mut item = (entry.clone(), path);
+                loop {
+                    if self
+                        .upload_failed
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        return Err(BundleError::Usage("an upload failed".into()).into());
+                    }
+                    match uploads.try_send(item) {
+                        Ok(()) => return Ok(()),
+                        Err(mpsc::TrySendError::Full(back)) => {
+                            item = back;
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        Err(mpsc::TrySendError::Disconnected(_)) => {
+                            return Err(BundleError::Usage("the uploads stopped".into()).into());
+                        }
+                    }
+                }
             }
         }
     }
@@ -311,7 +329,7 @@ impl Sink for ImportSink<'_> {
 /// Uploads staged blobs to every lane that needs them: the first by sending the bytes, the rest
 /// by a cross-repository mount from it.
 fn upload_worker(
-    lanes: &[Lane],
+    slot: &Mutex<Option<Arc<Vec<Lane>>>>,
     queue: &Mutex<mpsc::Receiver<(BlobEntry, PathBuf)>>,
     counts: &Mutex<Counts>,
 ) -> Result<(), Error> {
@@ -320,6 +338,12 @@ fn upload_worker(
         let Ok((entry, path)) = next else {
             return Ok(());
         };
+        // Nothing is queued before the checkpoint has set the lanes.
+        let lanes = slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| BundleError::Usage("a blob was queued before the checkpoint".into()))?;
         let mut first: Option<&str> = None;
         for lane in lanes.iter().filter(|l| l.nodes.contains(&entry.digest)) {
             let Some(repo) = &lane.repository else {
@@ -409,6 +433,7 @@ fn import_inner(
         limits: opts.limits,
     };
     let (tx, rx) = mpsc::sync_channel::<(BlobEntry, PathBuf)>(opts.jobs.max(1));
+    let upload_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let rx = Mutex::new(rx);
     let mut sink = ImportSink {
         opts,
@@ -416,6 +441,7 @@ fn import_inner(
         counts: counts.clone(),
         uploads: staging_dir.as_ref().map(|_| tx),
         staging: staging_dir.as_ref().map(|d| d.path().to_path_buf()),
+        upload_failed: upload_failed.clone(),
     };
     // Uploads run beside the read: the reader stages blobs, `jobs` workers send them. The
     // lanes are known only at the checkpoint, so the workers start from a shared slot.
@@ -428,25 +454,13 @@ fn import_inner(
             };
             let workers: Vec<_> = (0..opts.jobs.max(1))
                 .map(|_| {
-                    let (slot, rx, counts) = (&lanes_slot, &rx, &counts);
+                    let (slot, rx, counts, failed) = (&lanes_slot, &rx, &counts, &upload_failed);
                     scope.spawn(move || -> Result<(), Error> {
-                        loop {
-                            if let Some(lanes) =
-                                slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
-                            {
-                                return upload_worker(&lanes, rx, counts);
-                            }
-                            // Before the checkpoint nothing is queued; an empty queue that
-                            // closes means the read ended without one.
-                            let closed = matches!(
-                                rx.lock().unwrap_or_else(|e| e.into_inner()).try_recv(),
-                                Err(mpsc::TryRecvError::Disconnected)
-                            );
-                            if closed {
-                                return Ok(());
-                            }
-                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        let result = upload_worker(slot, rx, counts);
+                        if result.is_err() {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
+                        result
                     })
                 })
                 .collect();
@@ -542,7 +556,7 @@ fn import_inner(
     for lane in &lanes {
         for root in &lane.roots {
             let desc = root.descriptor();
-            let change = name_root(opts, lane, root, &desc)?;
+            let change = name_root(opts, &report.read.graph, lane, root, &desc)?;
             if let Some(c) = change {
                 report.tags.push(c);
             }
@@ -554,6 +568,7 @@ fn import_inner(
 /// Tags one root (or, in a dry run, reports what the tag would change).
 fn name_root(
     opts: &ImportOptions<'_>,
+    graph: &Graph,
     lane: &Lane,
     root: &RootEntry,
     desc: &Descriptor,
@@ -602,7 +617,15 @@ fn name_root(
                 Err(e) => return Err(e.into()),
             };
             if !opts.dry_run {
-                let raw = Vec::new();
+                // The tag is pushed with the root's own bytes (the registry stores them again
+                // under the tag; the digest is unchanged).
+                let raw = graph
+                    .nodes
+                    .get(&root.digest)
+                    .and_then(|n| n.raw.clone())
+                    .ok_or_else(|| {
+                        BundleError::Malformed(format!("root {} has no manifest", root.digest))
+                    })?;
                 repo.name_root(Some(tag), desc, &raw)?;
             }
             Ok(Some(TagChange {

@@ -624,12 +624,17 @@ impl State<'_> {
             judgements: &checked.judgements,
             graph: &checked.graph,
         })?;
-        for b in packing.blobs.iter().filter(|b| b.rank() == Rank::Envelope) {
-            let bytes = self
-                .small
-                .get(&b.digest)
-                .ok_or_else(|| malformed(format!("envelope {} not received", b.digest)))?;
-            sink.blob(b, &mut &bytes[..])?;
+        // The envelopes, and any content blob the bundle section already delivered (the empty
+        // config `{}` of signature referrers is also the bundle manifest's config).
+        for b in packing.blobs.iter().filter(|b| b.rank() != Rank::Manifest) {
+            let held = self.small.get(&b.digest);
+            match (b.rank(), held) {
+                (_, Some(bytes)) => sink.blob(b, &mut &bytes[..])?,
+                (Rank::Envelope, None) => {
+                    return Err(malformed(format!("envelope {} not received", b.digest)).into());
+                }
+                _ => {}
+            }
         }
         self.checked = Some(checked);
         Ok(())
