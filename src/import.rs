@@ -298,7 +298,16 @@ impl Sink for ImportSink<'_> {
                     entry.digest.hex()
                 ));
                 let mut file = File::create(&path).map_err(LayoutError::io("stage blob", &path))?;
-                std::io::copy(reader, &mut file).map_err(LayoutError::io("stage blob", &path))?;
+                // A blob that does not hash to its digest is bad content, not an I/O problem.
+                std::io::copy(reader, &mut file).map_err(|e| {
+                    match crate::digest::digest_error(&e) {
+                        Some(de) => LayoutError::Content {
+                            what: entry.digest.to_string(),
+                            source: de.clone(),
+                        },
+                        None => LayoutError::io("stage blob", &path)(e),
+                    }
+                })?;
                 drop(file);
                 // A full queue waits for a worker; a failed worker stops the read (its error is
                 // the one reported).
@@ -845,4 +854,44 @@ pub fn fetch_trust(
         synced.revocation = store.import_revocation(s, now)?;
     }
     Ok(synced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(repository: &str) -> RootEntry {
+        RootEntry {
+            digest: Digest::sha256_of(b"x"),
+            media_type: crate::media::OCI_MANIFEST.into(),
+            size: 1,
+            repository: repository.into(),
+            tag: Some("v1".into()),
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn maps_rename_whole_components_then_the_prefix_applies() {
+        let maps = vec![
+            (
+                "wabbit/net-monitor".to_owned(),
+                "acme/net-monitor".to_owned(),
+            ),
+            ("wabbit".to_owned(), "vendor/wabbit".to_owned()),
+        ];
+        let d = |r: &str, p: Option<&str>| destination_repository(&root(r), &maps, p);
+        assert_eq!(d("wabbit/net-monitor", None), "acme/net-monitor");
+        assert_eq!(
+            d("wabbit/net-monitor", Some("airgap")),
+            "airgap/acme/net-monitor"
+        );
+        assert_eq!(
+            d("wabbit/tools/scan", Some("airgap/")),
+            "airgap/vendor/wabbit/tools/scan"
+        );
+        // A map matches whole path components only.
+        assert_eq!(d("wabbitnet/x", None), "wabbitnet/x");
+        assert_eq!(d("other/x", Some("")), "other/x");
+    }
 }
