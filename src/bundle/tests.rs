@@ -97,8 +97,10 @@ fn unknown_fields_versions_and_odd_keys_are_refused() {
 
 #[test]
 fn an_oversized_packing_list_is_refused_before_it_is_parsed() {
-    let mut limits = Limits::default();
-    limits.max_layout_json_bytes = 64;
+    let limits = Limits {
+        max_layout_json_bytes: 64,
+        ..Limits::default()
+    };
     let bytes = crate::layout::to_json_bytes(&list());
     match PackingList::parse(&bytes, &limits) {
         Err(BundleError::Malformed(m)) => assert!(m.contains("max_layout_json_bytes"), "{m}"),
