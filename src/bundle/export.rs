@@ -504,19 +504,30 @@ fn write(
                reader: &mut dyn Read|
      -> Result<(), Error> {
         let name = format!("blobs/{}/{}", digest.algorithm(), digest.hex());
-        builder
-            .append_data(&mut entry_header(size, false, mtime), &name, reader)
-            .map_err(|e| match digest_error(&e) {
-                Some(de) => Error::from(LayoutError::Content {
-                    what: digest.to_string(),
-                    source: de.clone(),
-                }),
-                None => TarballError::Io {
-                    action: format!("write {name} to the bundle"),
-                    source: e,
-                }
-                .into(),
-            })?;
+        // Names that fit a ustar header (sha256) are streamed with a large buffer; longer ones
+        // (sha512) go through the tar crate, which adds a GNU long-name entry.
+        let written = if name.len() <= 100 {
+            append_streamed(
+                builder.get_mut(),
+                entry_header(size, false, mtime),
+                &name,
+                reader,
+                size,
+            )
+        } else {
+            builder.append_data(&mut entry_header(size, false, mtime), &name, reader)
+        };
+        written.map_err(|e| match digest_error(&e) {
+            Some(de) => Error::from(LayoutError::Content {
+                what: digest.to_string(),
+                source: de.clone(),
+            }),
+            None => TarballError::Io {
+                action: format!("write {name} to the bundle"),
+                source: e,
+            }
+            .into(),
+        })?;
         if let Some(p) = &opts.progress {
             p(size);
         }
@@ -678,4 +689,52 @@ pub(super) fn read_small(
         .read_to_end(&mut bytes)
         .map_err(TarballError::io("read bundle entry"))?;
     Ok(bytes)
+}
+
+/// Writes one tar entry: header, `size` bytes of `reader` copied in 1 MiB reads, and padding to
+/// the next 512-byte block. The reader is read to its end, so a verifying reader's digest check
+/// runs before the entry counts as written.
+fn append_streamed(
+    out: &mut impl Write,
+    mut header: tar::Header,
+    name: &str,
+    reader: &mut dyn Read,
+    size: u64,
+) -> io::Result<()> {
+    header.set_path(name)?;
+    header.set_cksum();
+    out.write_all(header.as_bytes())?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{name}: the source ended {left} bytes short"),
+                ));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    loop {
+        match reader.read(&mut buf[..1]) {
+            Ok(0) => break,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{name}: the source is longer than its size"),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let pad = (512 - size % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize])
 }
