@@ -297,17 +297,19 @@ impl Sink for ImportSink<'_> {
                     entry.digest.algorithm(),
                     entry.digest.hex()
                 ));
-                let mut file = File::create(&path).map_err(LayoutError::io("stage blob", &path))?;
+                let file = File::create(&path).map_err(LayoutError::io("stage blob", &path))?;
+                // A large buffer: `io::copy` then reads straight into it, 1 MiB at a time.
+                let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
                 // A blob that does not hash to its digest is bad content, not an I/O problem.
-                std::io::copy(reader, &mut file).map_err(|e| {
-                    match crate::digest::digest_error(&e) {
+                std::io::copy(reader, &mut file)
+                    .and_then(|_| file.flush())
+                    .map_err(|e| match crate::digest::digest_error(&e) {
                         Some(de) => LayoutError::Content {
                             what: entry.digest.to_string(),
                             source: de.clone(),
                         },
                         None => LayoutError::io("stage blob", &path)(e),
-                    }
-                })?;
+                    })?;
                 drop(file);
                 // A full queue waits for a worker; a failed worker stops the read (its error is
                 // the one reported).
