@@ -155,7 +155,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Sign(args) => sign::run(args, &out, &limits, &cli.registry),
         Command::Verify(args) => verify::run(args, &out, &limits, &trust_dir, &cli.registry),
         Command::Attach(args) => attach::run(args, &out, &limits, &cli.registry),
-        Command::Trust(cmd) => trust::run(cmd, &out, &limits, &trust_dir),
+        Command::Trust(cmd) => trust::run(cmd, &out, &limits, &trust_dir, &cli.registry),
         Command::Revoke(args) => revoke::run(args, &out, &limits, &trust_dir),
         Command::Revocation(cmd) => revocation::run(cmd, &out, &limits, &trust_dir),
         Command::Policy(cmd) => policy::run(cmd, &out, &limits, &trust_dir),

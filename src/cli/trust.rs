@@ -1,11 +1,14 @@
-//! `airlock trust init|sign|rotate|pin|update|show`: making, signing, rotating and installing
-//! trust roots. Spec: `formats/trust-root.md`.
+//! `airlock trust init|sign|rotate|pin|update|sync|show`: making, signing, rotating and
+//! installing trust roots, and fetching the trust material an import published to a registry.
+//! Spec: `formats/trust-root.md`; for `sync`, `formats/bundle.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use airlock::digest::Digest;
+use airlock::import::{TRUST_TAG, fetch_trust};
 use airlock::key::{self, KeyId, PublicKey};
+use airlock::reference::{Reference, RegistryReference};
 use airlock::revocation::SignedSnapshot;
 use airlock::time::{self, Seconds, format_rfc3339};
 use airlock::trust::root::{Role, RoleName};
@@ -16,6 +19,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::output::Output;
+use super::target::RegistryArgs;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrustCommand {
@@ -31,6 +35,10 @@ pub(crate) enum TrustCommand {
     Pin(PinArgs),
     /// Install newer trust roots (each signed by the previous root's and its own root role).
     Update(UpdateArgs),
+    /// Install the trust material an import published to a registry inside the network
+    /// (`airlock import --publish-trust`): newer roots by the rotation rule, a newer revocation
+    /// snapshot. The store must already be pinned.
+    Sync(SyncArgs),
     /// Show the trust store, or a trust root or revocation snapshot file.
     Show(ShowArgs),
 }
@@ -114,6 +122,14 @@ pub(crate) struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// The published trust material: REGISTRY/REPO[:TAG|@DIGEST] (default tag `current`),
+    /// e.g. registry.example:5000/airgap/airlock/trust.
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
+    from: String,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
     /// A trust root or revocation snapshot file (default: the trust store).
     file: Option<PathBuf>,
@@ -131,6 +147,7 @@ pub(crate) fn run(
     out: &Output,
     limits: &Limits,
     trust_dir: &Path,
+    registry: &RegistryArgs,
 ) -> Result<(), Error> {
     match cmd {
         TrustCommand::Init(a) => init(a, out, limits),
@@ -138,6 +155,7 @@ pub(crate) fn run(
         TrustCommand::Rotate(a) => rotate(a, out, limits, trust_dir),
         TrustCommand::Pin(a) => pin(a, out, limits, trust_dir),
         TrustCommand::Update(a) => update(a, out, limits, trust_dir),
+        TrustCommand::Sync(a) => sync(a, out, limits, trust_dir, registry),
         TrustCommand::Show(a) => show(a, out, limits, trust_dir),
     }
 }
@@ -440,6 +458,92 @@ fn update(args: &UpdateArgs, out: &Output, limits: &Limits, dir: &Path) -> Resul
     out.result(
         "trust-update",
         json!({ "added": added, "root": root_json(store.root()) }),
+    );
+    Ok(())
+}
+
+/// `REGISTRY/REPO[:TAG|@DIGEST]`, tagged [`TRUST_TAG`] when it names neither tag nor digest.
+fn sync_reference(from: &str) -> Result<RegistryReference, Error> {
+    let not_registry = || {
+        usage(format!(
+            "--from {from}: expected a registry repository, REGISTRY/REPO[:TAG]"
+        ))
+    };
+    let parsed = match from.parse::<Reference>()? {
+        Reference::Registry(r) => r,
+        Reference::Layout(_) => return Err(not_registry()),
+    };
+    if parsed.tag().is_some() || parsed.digest().is_some() {
+        return Ok(parsed);
+    }
+    match format!("{parsed}:{TRUST_TAG}").parse::<Reference>()? {
+        Reference::Registry(r) => Ok(r),
+        Reference::Layout(_) => Err(not_registry()),
+    }
+}
+
+fn sync(
+    args: &SyncArgs,
+    out: &Output,
+    limits: &Limits,
+    dir: &Path,
+    registry: &RegistryArgs,
+) -> Result<(), Error> {
+    // Opening refuses a store that is not pinned: nothing is trusted on first use.
+    let mut store = TrustStore::open(dir, limits)?;
+    let reference = sync_reference(&args.from)?;
+    let now = time::now();
+    store.check_clock(now)?;
+    let before = (
+        store.root().version(),
+        store.revocation().map(SignedSnapshot::version),
+    );
+    let repo = registry.registries(limits, 1)?.repository_of(&reference);
+    let synced = fetch_trust(&mut store, &repo, &reference, now)?;
+    if synced.roots.is_empty() {
+        out.status(format!(
+            "trust root version {} is already the newest trusted",
+            store.root().version()
+        ));
+    } else {
+        out.status(format!(
+            "trusted root version(s) {} from {reference}; the newest is {} (expires {})",
+            synced
+                .roots
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            store.root().version(),
+            format_rfc3339(store.root().root().expires)
+        ));
+    }
+    match (store.revocation(), synced.revocation) {
+        (Some(s), true) => out.status(format!(
+            "installed revocation snapshot version {} (was {}; expires {})",
+            s.version(),
+            before
+                .1
+                .map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            format_rfc3339(s.snapshot().expires)
+        )),
+        (Some(s), false) => out.status(format!(
+            "revocation snapshot version {} kept: the published one is not newer",
+            s.version()
+        )),
+        (None, _) => out.status(format!("{reference} carries no revocation snapshot")),
+    }
+    out.result(
+        "trust-sync",
+        json!({
+            "from": reference.to_string(),
+            "rootsInstalled": synced.roots,
+            "revocationInstalled": synced.revocation,
+            "previousRootVersion": before.0,
+            "previousRevocationVersion": before.1,
+            "root": root_json(store.root()),
+            "revocation": store.revocation().map(snapshot_json),
+        }),
     );
     Ok(())
 }
