@@ -156,7 +156,7 @@ impl Error {
                 TarballError::UnknownFormat(_) => "give an OCI layout tarball (.tar or .tar.zst)",
                 TarballError::Layout(l) => layout_hint(l),
                 TarballError::Graph(_) => {
-                    "the tarball's content graph is incomplete or malformed; re-create it with `airlock layout pack`"
+                    "the tarball's content graph is incomplete or malformed; re-create it at the source (`airlock layout pack`, or `airlock export` for a bundle)"
                 }
                 TarballError::Truncated(_) => {
                     "the file is incomplete; copy it again and compare its checksum"
@@ -165,13 +165,13 @@ impl Error {
                 | TarballError::TooManyEntries(_)
                 | TarballError::EntryTooLarge { .. } => LIMIT_HINT,
                 TarballError::WindowTooLarge(_) => {
-                    "the tarball was compressed with a long zstd window (zstd --long); raise --limit max_zstd_window_log=N if its origin is known, or re-pack it with `airlock layout pack`"
+                    "the tarball was compressed with a long zstd window (zstd --long); raise --limit max_zstd_window_log=N if its origin is known, or re-create it at the source (`airlock layout pack`, or `airlock export` for a bundle)"
                 }
                 TarballError::Malformed(_) => {
                     "the tarball is damaged or was altered; copy it again and compare its checksum"
                 }
                 _ => {
-                    "the tarball was altered or built by a tool that is not safe; do not use it, and re-create it with `airlock layout pack` at the source"
+                    "the tarball was altered or built by a tool that is not safe; do not use it, and re-create it at the source (`airlock layout pack`, or `airlock export` for a bundle)"
                 }
             },
         };

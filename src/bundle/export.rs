@@ -384,11 +384,15 @@ pub fn export(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // The empty config `{}` is never omitted: every bundle carries it as its own manifest's
+    // config, so an importer has it whatever the target holds.
+    let empty = Digest::sha256_of(media::EMPTY_JSON);
     let omit = |d: &Digest, mt: &str| {
         opts.since
             .as_ref()
             .is_some_and(|(_, present)| present.contains(d))
             && super::rank_of(mt) == super::Rank::Content
+            && *d != empty
     };
     let mut blobs: Vec<BlobEntry> = c
         .nodes

@@ -595,7 +595,7 @@ impl State<'_> {
             }
             Rank::Content => {
                 self.ensure_checked(sink)?;
-                sink.blob(&expected, reader)?;
+                sink.blob(&expected, reader).map_err(from_sink)?;
                 self.received.insert(digest.clone());
             }
         }
@@ -755,6 +755,18 @@ impl State<'_> {
             judgements,
             graph,
         })
+    }
+}
+
+/// A sink's failure. A layout error goes back to the tar reader, which tells the entry's own
+/// bytes failing (cut short, a damaged zstd frame, not matching the digest: named by entry, as
+/// for every other blob) from a failure of the sink itself (kept as it is).
+fn from_sink(e: Error) -> Step {
+    match e {
+        Error::Layout(l @ (LayoutError::Content { .. } | LayoutError::Io { .. })) => {
+            Step::Tar(TarballError::Layout(l))
+        }
+        e => Step::Stop(e),
     }
 }
 

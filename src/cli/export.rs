@@ -87,6 +87,9 @@ pub(crate) fn run(
             "the trust store has no revocation snapshot to carry: publish or import one first (airlock revocation publish / import)".into(),
         )
     })?;
+    // What an importer would refuse is not carried: an expired root or snapshot.
+    store.root().check_fresh(now)?;
+    revocation.check_fresh(now)?;
     let keys = args
         .sign_keys
         .iter()

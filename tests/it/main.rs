@@ -1,6 +1,8 @@
 //! The one integration-test binary: every module links into it, so the suite builds once.
 
 mod auth_servers;
+mod bundle;
+mod bundle_registry;
 mod cli;
 mod cose;
 mod harness;
@@ -10,6 +12,7 @@ mod policy;
 mod proxy;
 mod registry;
 mod registry_auth;
+mod scenario;
 mod signing;
 mod trust;
 mod trust_interop;
