@@ -955,13 +955,14 @@ fn check_bundle_signatures(
             (Ok(()), Some(k)) => {
                 valid.insert(k);
             }
-            (Err(p), k) => {
-                let revoked_note = match k {
-                    Some(k) if revoked.contains(&k) => " (the key is revoked)",
-                    _ => "",
-                };
-                problems.push(format!("{p}{revoked_note}"));
+            (Err(signature::Problem::UnknownKey(k)), _) => {
+                problems.push(if revoked.contains(k) {
+                    format!("signed by key {k}, which the revocation snapshot revokes")
+                } else {
+                    format!("signed by key {k}, which is not in the bundle role")
+                });
             }
+            (Err(p), _) => problems.push(p.to_string()),
             (Ok(()), None) => {}
         }
     }
