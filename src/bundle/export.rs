@@ -333,6 +333,14 @@ fn check_keys(opts: &ExportOptions<'_>) -> Result<(), BundleError> {
         return Err(BundleError::Usage("no --sign-key given".into()));
     }
     for k in opts.keys {
+        if let Some(entry) = opts.revocation.snapshot().key(&k.id()) {
+            return Err(BundleError::Usage(format!(
+                "key {} is revoked by the revocation snapshot carried (version {}): {}",
+                k.id(),
+                opts.revocation.version(),
+                entry.reason
+            )));
+        }
         if !role.keys.contains(&k.id()) {
             return Err(BundleError::Usage(format!(
                 "key {} is not in the bundle role of trust root version {} (its keys: {})",

@@ -540,8 +540,22 @@ impl State<'_> {
                 ))
                 .into());
             }
+            if e.descriptor.size() > limits.max_manifest_bytes {
+                return Err(malformed(format!(
+                    "bundle signature {} is larger than max_manifest_bytes",
+                    e.digest
+                ))
+                .into());
+            }
             self.bundle_signatures.push(e.descriptor.clone());
             queue.push_back(e.descriptor.clone());
+            if queue.len() > limits.max_trust_signatures {
+                return Err(malformed(format!(
+                    "more than max_trust_signatures ({}) bundle signatures",
+                    limits.max_trust_signatures
+                ))
+                .into());
+            }
         }
         if queue.is_empty() {
             return Err(BundleError::Signature("the bundle carries no signature".into()).into());

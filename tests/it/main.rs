@@ -3,6 +3,7 @@
 mod auth_servers;
 mod bundle;
 mod bundle_registry;
+mod bundle_vectors;
 mod cli;
 mod cose;
 mod harness;
