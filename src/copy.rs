@@ -438,7 +438,7 @@ pub fn copy(
         }
     }
     destination.blobs_done()?;
-    for digest in manifest_order(&graph) {
+    for digest in manifest_order(&graph, &graph.roots) {
         let Some(node) = graph.nodes.get(&digest) else {
             continue;
         };
@@ -465,9 +465,9 @@ pub fn copy(
     Ok(report)
 }
 
-/// Manifests in the order they may be written: each after the manifests it points to, every
-/// referrer after its subject.
-fn manifest_order(graph: &Graph) -> Vec<Digest> {
+/// Manifests in the order they may be written, walking from `roots`: each after the manifests
+/// it points to, every referrer after its subject.
+pub(crate) fn manifest_order(graph: &Graph, roots: &[Digest]) -> Vec<Digest> {
     fn visit(graph: &Graph, d: &Digest, done: &mut HashSet<Digest>, out: &mut Vec<Digest>) {
         if !done.insert(d.clone()) {
             return;
@@ -485,7 +485,7 @@ fn manifest_order(graph: &Graph) -> Vec<Digest> {
     }
     let mut done = HashSet::new();
     let mut out = Vec::new();
-    for r in &graph.roots {
+    for r in roots {
         visit(graph, r, &mut done, &mut out);
     }
     out

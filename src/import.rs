@@ -5,7 +5,7 @@
 //!
 //! Spec: `formats/bundle.md`, sections "Import" and "Audit log".
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -160,26 +160,7 @@ fn closure(graph: &Graph, root: &Digest) -> BTreeSet<Digest> {
 /// Manifests of `graph` in `set`, each after what it points to and every referrer after its
 /// subject, walking from `roots`.
 fn manifest_order(graph: &Graph, roots: &[Digest], set: &BTreeSet<Digest>) -> Vec<Digest> {
-    fn visit(graph: &Graph, d: &Digest, done: &mut HashSet<Digest>, out: &mut Vec<Digest>) {
-        if !done.insert(d.clone()) {
-            return;
-        }
-        let edges: Vec<_> = graph.edges_from(d).collect();
-        for e in edges.iter().filter(|e| e.kind != EdgeKind::Referrer) {
-            visit(graph, &e.to, done, out);
-        }
-        if graph.nodes.get(d).is_some_and(|n| n.raw.is_some()) {
-            out.push(d.clone());
-        }
-        for e in edges.iter().filter(|e| e.kind == EdgeKind::Referrer) {
-            visit(graph, &e.to, done, out);
-        }
-    }
-    let mut done = HashSet::new();
-    let mut out = Vec::new();
-    for r in roots {
-        visit(graph, r, &mut done, &mut out);
-    }
+    let mut out = crate::copy::manifest_order(graph, roots);
     out.retain(|d| set.contains(d));
     out
 }

@@ -722,14 +722,7 @@ impl BlobStore for TarballStore<'_> {
                 None => LayoutError::BlobMissing(digest.clone()),
             });
         };
-        check_size(digest, size, bytes.len() as u64)?;
-        if size > max {
-            return Err(LayoutError::TooLarge {
-                what: format!("manifest {digest}"),
-                limit: max,
-            });
-        }
-        Ok(Arc::clone(bytes))
+        held_manifest(digest, size, max, bytes)
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
@@ -737,8 +730,25 @@ impl BlobStore for TarballStore<'_> {
     }
 }
 
+/// A manifest held in memory, handed out if it has the size asked for and is within `max`.
+pub(crate) fn held_manifest(
+    digest: &Digest,
+    size: u64,
+    max: u64,
+    bytes: &Arc<[u8]>,
+) -> Result<Arc<[u8]>, LayoutError> {
+    check_size(digest, size, bytes.len() as u64)?;
+    if size > max {
+        return Err(LayoutError::TooLarge {
+            what: format!("manifest {digest}"),
+            limit: max,
+        });
+    }
+    Ok(Arc::clone(bytes))
+}
+
 /// Checks a blob against the list of blobs a tarball delivered (with their verified sizes).
-fn check_listed(
+pub(crate) fn check_listed(
     blobs: &BTreeMap<Digest, u64>,
     digest: &Digest,
     size: u64,

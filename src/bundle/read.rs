@@ -616,20 +616,21 @@ impl State<'_> {
         Ok(())
     }
 
+    /// The bundle manifest and packing list, once both are in.
+    fn parts(&self) -> Result<(&BundleManifest, &PackingList), Step> {
+        match (&self.manifest, &self.packing) {
+            (Some(m), Some(p)) => Ok((m, p)),
+            _ => Err(malformed("no bundle manifest and packing list yet").into()),
+        }
+    }
+
     /// Runs the checkpoint once, then hands the buffered envelopes to the sink.
     fn ensure_checked(&mut self, sink: &mut dyn Sink) -> Result<(), Step> {
         if self.checked.is_some() {
             return Ok(());
         }
         let checked = self.checkpoint()?;
-        let manifest = self
-            .manifest
-            .as_ref()
-            .ok_or_else(|| malformed("no bundle manifest"))?;
-        let packing = self
-            .packing
-            .as_ref()
-            .ok_or_else(|| malformed("no packing list"))?;
+        let (manifest, packing) = self.parts()?;
         sink.checkpoint(&Checkpoint {
             bundle: &manifest.descriptor,
             packing,
@@ -683,14 +684,7 @@ impl State<'_> {
     fn checkpoint(&self) -> Result<Checked, Step> {
         let opts = self.opts;
         let limits = opts.limits;
-        let manifest = self
-            .manifest
-            .as_ref()
-            .ok_or_else(|| malformed("no bundle manifest"))?;
-        let packing = self
-            .packing
-            .as_ref()
-            .ok_or_else(|| malformed("no packing list"))?;
+        let (manifest, packing) = self.parts()?;
         let doc = |d: &Descriptor| -> Result<Arc<[u8]>, Step> {
             let digest = descriptor_digest(d).map_err(Error::from)?;
             self.small
@@ -823,22 +817,11 @@ impl BlobStore for Received<'_> {
             .small
             .get(digest)
             .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
-        check_size(digest, size, bytes.len() as u64)?;
-        if size > max {
-            return Err(LayoutError::TooLarge {
-                what: format!("manifest {digest}"),
-                limit: max,
-            });
-        }
-        Ok(Arc::clone(bytes))
+        crate::tarball::held_manifest(digest, size, max, bytes)
     }
 
     fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), LayoutError> {
-        let listed = self
-            .sizes
-            .get(digest)
-            .ok_or_else(|| LayoutError::BlobMissing(digest.clone()))?;
-        check_size(digest, size, *listed)
+        crate::tarball::check_listed(&self.sizes, digest, size)
     }
 }
 
