@@ -22,8 +22,8 @@ use airlock::signature::{
 use airlock::{Digest, Limits};
 use serde_json::{Value, json};
 
-use crate::harness::{airlock, require_tool, run_ok, skopeo};
-use crate::trust::{Org, assert_pass, policy};
+use crate::harness::{require_tool, run_ok, skopeo};
+use crate::trust::{Org, assert_pass, policy, run_json};
 
 /// The repository every test exports to, and its tag.
 const REPO: &str = "wabbit/net-monitor";
@@ -85,21 +85,7 @@ impl Gap {
         let p = policy(json!([
             { "scope": "*", "level": "enforce", "signers": { "any-of": ["wabbit-networks"] } }
         ]));
-        org.site("connected", &root, &p);
-        org.site("far", &root, &p);
-        org.ok(
-            "connected",
-            &[
-                "revocation",
-                "publish",
-                "--expires",
-                "30d",
-                "--key",
-                "revoker.key",
-                "-o",
-                "rev-1.cose",
-            ],
-        );
+        org.air_gap(&root, ("connected", &p), ("far", &p));
         Gap { org }
     }
 
@@ -160,11 +146,8 @@ impl Gap {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> (i32, Value, String) {
-        let mut cmd = airlock();
-        cmd.current_dir(self.org.dir.path())
-            .env("AIRLOCK_TRUST_DIR", self.path("connected"))
-            .env_remove("AIRLOCK_KEY_PASSPHRASE")
-            .env_remove("SOURCE_DATE_EPOCH")
+        let mut cmd = self.org.command("connected");
+        cmd.env_remove("SOURCE_DATE_EPOCH")
             .args(["--json", "export"])
             .args(refs)
             .args(["-o", out]);
@@ -175,19 +158,7 @@ impl Gap {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run airlock export");
-        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "export: stdout is not JSON ({e}): {}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (
-            out.status.code().expect("exit code"),
-            doc,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_json(&mut cmd)
     }
 
     /// Exports and asserts it worked; returns the `--json` document.
@@ -865,23 +836,12 @@ fn bundle_signed_outside_the_bundle_role_is_refused() {
 fn root_chain_that_fails_rotation_is_refused() {
     let gap = Gap::with_target();
     gap.org.key("root-c", "ed25519");
-    gap.org.ok(
+    gap.org.rotate(
         "connected",
-        &[
-            "trust",
-            "rotate",
-            "--root-key",
-            "root-c.pub",
-            "--root-threshold",
-            "1",
-            "-o",
-            "root-2.cose",
-        ],
+        &["--root-key", "root-c.pub", "--root-threshold", "1"],
+        "root-2.cose",
     );
-    gap.org.ok(
-        "-",
-        &["trust", "sign", "root-2.cose", "--key", "root-c.key"],
-    );
+    gap.org.sign_trust("root-2.cose", &["root-c"]);
     let root2 = fs::read(gap.path("root-2.cose")).expect("root 2");
     let root2_digest = Digest::sha256_of(&root2);
 
@@ -922,20 +882,10 @@ fn root_chain_that_fails_rotation_is_refused() {
 fn older_revocation_snapshot_is_refused() {
     let gap = Gap::with_target();
     gap.export(&[Gap::NEW], "new.tar", &[]);
-    gap.org.ok(
-        "connected",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "rev-2.cose",
-        ],
-    );
-    gap.org.ok("far", &["revocation", "import", "rev-2.cose"]);
+    gap.org
+        .publish_revocation("connected", "30d", "revocation-2.cose");
+    gap.org
+        .ok("far", &["revocation", "import", "revocation-2.cose"]);
     let msg = gap.refused("new.tar", "older", "snapshot 1 after snapshot 2");
     assert!(msg.contains("version 1"), "{msg}");
 }
@@ -944,19 +894,8 @@ fn older_revocation_snapshot_is_refused() {
 #[test]
 fn expired_revocation_snapshot_is_refused() {
     let gap = Gap::with_target();
-    gap.org.ok(
-        "connected",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "4s",
-            "--key",
-            "revoker.key",
-            "-o",
-            "rev-2.cose",
-        ],
-    );
+    gap.org
+        .publish_revocation("connected", "4s", "revocation-2.cose");
     // Export refuses an expired snapshot, so the bundle is made while it is fresh and imported
     // after it expired.
     gap.export(&[Gap::NEW], "new.tar", &[]);
@@ -981,19 +920,8 @@ fn artifact_signed_only_by_a_revoked_key_is_refused() {
             "key",
         ],
     );
-    gap.org.ok(
-        "connected",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "rev-2.cose",
-        ],
-    );
+    gap.org
+        .publish_revocation("connected", "30d", "revocation-2.cose");
     gap.export(&[Gap::NEW], "new.tar", &[]);
     let msg = gap.refused("new.tar", "policy not met", "revoked signer");
     assert!(
@@ -1101,9 +1029,9 @@ fn killed_import_moves_no_tag_and_the_rerun_completes() {
     );
     let before = gap.before();
 
-    let mut child = airlock()
-        .current_dir(gap.org.dir.path())
-        .env("AIRLOCK_TRUST_DIR", gap.path("far"))
+    let mut child = gap
+        .org
+        .command("far")
         .args(["--json", "import", "-", "--to-layout", TARGET])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -9,7 +9,8 @@ use std::fs;
 use airlock::Digest;
 use serde_json::{Value, json};
 
-use crate::harness::{Registry, skopeo, skopeo_bytes};
+use crate::harness::{Registry, skopeo};
+use crate::registry::{raw_manifest, tags};
 use crate::trust::{Org, assert_fail, assert_pass, policy};
 
 /// The connected side (`hq`: the exporting trust store, registry `near`) and the disconnected
@@ -27,29 +28,18 @@ impl Gap {
         let org = Org::new();
         let root = org.init(&[("wabbit-networks", "wabbit")]);
         let (near, far) = (Registry::start(), Registry::start());
-        org.site("hq", &root, &wabbit_policy("*"));
-        // The exporter carries a revocation snapshot; publishing installs it at hq.
-        org.ok(
-            "hq",
-            &[
-                "revocation",
-                "publish",
-                "--expires",
-                "30d",
-                "--key",
-                "revoker.key",
-                "-o",
-                "revocation-1.cose",
-            ],
-        );
         let gap = Gap {
             org,
             near,
             far,
             root,
         };
-        gap.org
-            .site("far", &gap.root, &wabbit_policy(&gap.far_ref("*")));
+        // The exporter carries a revocation snapshot; publishing installs it at hq.
+        gap.org.air_gap(
+            &gap.root,
+            ("hq", &wabbit_policy("*")),
+            ("far", &wabbit_policy(&gap.far_ref("*"))),
+        );
         gap
     }
 
@@ -122,29 +112,7 @@ fn wabbit_policy(scope: &str) -> Value {
 
 /// The digest of the manifest `reference` names, as skopeo reads it from the registry.
 fn registry_digest(reference: &str) -> Digest {
-    Digest::sha256_of(&skopeo_bytes(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]))
-}
-
-/// The tags of `repo` in `registry`.
-fn tags(registry: &Registry, repo: &str) -> Vec<String> {
-    let response = registry
-        .get(&format!("/v2/{repo}/tags/list"))
-        .expect("tags/list");
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
-    let doc: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    doc["tags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    Digest::sha256_of(&raw_manifest(reference))
 }
 
 /// The one tag change of an import document: (reference, digest, previous).
@@ -341,13 +309,8 @@ fn scenario_5_trust_material_published_inside_the_network() {
         err.contains(&format!("published the trust material as {trust}:current")),
         "{err}"
     );
-    let manifest: Value = serde_json::from_slice(&skopeo_bytes(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{trust}:current"),
-    ]))
-    .expect("manifest JSON");
+    let manifest: Value =
+        serde_json::from_slice(&raw_manifest(&format!("{trust}:current"))).expect("manifest JSON");
     assert_eq!(manifest["artifactType"], "application/vnd.airlock.trust.v1");
     assert_eq!(
         manifest["layers"]
@@ -386,29 +349,12 @@ fn scenario_5_trust_material_published_inside_the_network() {
     // The connected side rotates: root 2 gives wabbit-networks a new key (and drops the old),
     // signed by both root keys of version 1 (also the root role of version 2).
     org.key("wabbit-2", "ed25519");
-    org.ok(
+    org.rotate(
         "hq",
-        &[
-            "trust",
-            "rotate",
-            "--signer",
-            "wabbit-networks=wabbit-2.pub",
-            "-o",
-            "root-2.cose",
-        ],
+        &["--signer", "wabbit-networks=wabbit-2.pub"],
+        "root-2.cose",
     );
-    org.ok(
-        "-",
-        &[
-            "trust",
-            "sign",
-            "root-2.cose",
-            "--key",
-            "root-a.key",
-            "--key",
-            "root-b.key",
-        ],
-    );
+    org.sign_trust("root-2.cose", &["root-a", "root-b"]);
     org.ok("hq", &["trust", "update", "root-2.cose"]);
     let digest2 = gap.push("net-monitor-2", "v2", Some("wabbit-2"));
     gap.export("v2", "b2.tar");

@@ -8,13 +8,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use airlock::bundle::{BundleError, Discard, ReadOptions, RootEntry, TrustAnchor, read_bundle};
 use airlock::{Digest, Error, Limits};
 use serde_json::Value;
 
 use crate::harness::airlock;
+use crate::trust_vectors::{case_name, list_cases, set_dir};
 
 #[path = "../../examples/gen_bundle_vectors.rs"]
 mod gen_bundle_vectors;
@@ -66,7 +66,7 @@ const VARIANTS: &[(&str, &str)] = &[
 const IMPORT_ONLY: &[&str] = &["Policy", "NotAtTarget"];
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bundle")
+    set_dir("bundle")
 }
 
 /// One checked-in case.
@@ -91,28 +91,14 @@ impl Case {
 
 /// Every case directory (one holding `expect`), sorted by name.
 fn cases() -> Vec<Case> {
-    let root = vectors_dir();
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}; {REGEN}", root.display()))
-        .map(|e| e.expect("read tests/vectors/bundle entry").path())
-        .filter(|p| p.join(EXPECT_FILE).is_file())
-        .collect();
-    dirs.sort();
-    assert!(
-        !dirs.is_empty(),
-        "no vectors in {}; {REGEN}",
-        root.display()
-    );
-    dirs.iter().map(|d| load(d)).collect()
+    list_cases("bundle", EXPECT_FILE, REGEN)
+        .iter()
+        .map(|d| load(d))
+        .collect()
 }
 
 fn load(dir: &Path) -> Case {
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("vector directory names are UTF-8")
-        .to_owned();
-    assert!(dir.join("README").is_file(), "{name}: no README");
+    let name = case_name(dir);
     let expect = fs::read_to_string(dir.join(EXPECT_FILE))
         .unwrap_or_else(|e| panic!("{name}: cannot read expect: {e}"))
         .trim()
@@ -168,23 +154,15 @@ fn variant_name(e: &BundleError) -> &'static str {
     }
 }
 
-/// Runs airlock with `--json` and the trust store `store`, if any; returns the exit code and the JSON
-/// document it printed.
-fn run_json(store: Option<&Path>, args: &[&str]) -> (i32, Value, Output) {
+/// Runs airlock with `--json` and the trust store `store`, if any; returns the exit code, the
+/// JSON document it printed and stderr.
+fn run_json(store: Option<&Path>, args: &[&str]) -> (i32, Value, String) {
     let mut cmd = airlock();
     // Without a store, `airlock()` points AIRLOCK_TRUST_DIR at a directory that does not exist.
     if let Some(store) = store {
         cmd.env("AIRLOCK_TRUST_DIR", store);
     }
-    let out = cmd.arg("--json").args(args).output().expect("run airlock");
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "airlock {args:?}: stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().expect("exit code"), doc, out)
+    crate::trust::run_json(cmd.arg("--json").args(args))
 }
 
 /// Checks a run against `expect`: exit 0 and a `kind` result, or exit 1 with an error document
@@ -194,10 +172,9 @@ fn judge(
     what: &str,
     kind: &str,
     expect: &str,
-    run: &(i32, Value, Output),
+    run: &(i32, Value, String),
 ) -> Result<(), String> {
-    let (code, doc, out) = run;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, doc, stderr) = run;
     if expect == "ok" {
         if *code != 0 || doc["kind"] != kind {
             return Err(format!(
@@ -325,12 +302,9 @@ fn import_case(case: &Case, digest: &str) -> Result<(), String> {
     ];
     for args in &setup {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, doc, out) = run_json(Some(&store), &args);
+        let (code, doc, err) = run_json(Some(&store), &args);
         if code != 0 {
-            return Err(format!(
-                "{name}: airlock {args:?} failed: {doc}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            return Err(format!("{name}: airlock {args:?} failed: {doc}\n{err}"));
         }
     }
     let import = |bundle: &Path| {

@@ -39,7 +39,19 @@ fn layout_nodes(dir: &std::path::Path) -> Vec<Digest> {
         .collect()
 }
 
-fn tags(registry: &Registry, repo: &str) -> Vec<String> {
+/// The manifest bytes `reference` (`HOST/REPO:TAG` or `@DIGEST`) names, as skopeo reads them
+/// from a plain-HTTP registry.
+pub(crate) fn raw_manifest(reference: &str) -> Vec<u8> {
+    skopeo_bytes(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ])
+}
+
+/// The tags of `repo` in `registry`.
+pub(crate) fn tags(registry: &Registry, repo: &str) -> Vec<String> {
     let response = registry
         .get(&format!("/v2/{repo}/tags/list"))
         .expect("tags/list");
@@ -98,12 +110,7 @@ fn copy_round_trip_keeps_every_byte_and_the_referrer_graph() {
     assert_eq!(doc["referrers"], 2, "the signature and the SBOM: {doc}");
 
     // skopeo reads the same bytes airlock pushed.
-    let raw = skopeo_bytes(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{remote}"),
-    ]);
+    let raw = raw_manifest(&remote);
     assert_eq!(Digest::sha256_of(&raw), digest);
     let layout = Layout::open(org.path("app"), Limits::default()).expect("layout");
     assert_eq!(
@@ -519,12 +526,7 @@ fn transient_failures_are_retried_and_tampered_content_is_refused_before_any_tag
     assert!(layout.index().expect("index").is_empty(), "no tag moved");
 
     // The same into a registry: nothing is tagged there, and the source's tag is untouched.
-    let before = skopeo_bytes(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{upstream}"),
-    ]);
+    let before = raw_manifest(&upstream);
     let (code, err) = fails(
         &org,
         &[
@@ -538,12 +540,7 @@ fn transient_failures_are_retried_and_tampered_content_is_refused_before_any_tag
         tags(&registry, "t/copy").is_empty(),
         "no tag in the destination"
     );
-    let after = skopeo_bytes(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{upstream}"),
-    ]);
+    let after = raw_manifest(&upstream);
     assert_eq!(before, after);
 }
 

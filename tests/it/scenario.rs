@@ -30,13 +30,6 @@ const SIGNERS: &[(&str, &str)] = &[
     ("acme-dev", "acme-dev"),
 ];
 
-/// `airlock --json ARGS` in `site` that must succeed; returns the document.
-fn json_ok(org: &Org, site: &str, args: &[&str]) -> Value {
-    let (code, doc, err) = org.json(site, args);
-    assert_eq!(code, 0, "airlock {args:?} (store {site}): {doc}\n{err}");
-    doc
-}
-
 /// The digest a JSON report names at `pointer`.
 fn digest_at(doc: &Value, pointer: &str) -> String {
     doc.pointer(pointer)
@@ -66,8 +59,7 @@ fn public_registry_to_airgapped_registry() {
     )
     .expect("write source.tar");
     let image = sample.image.digest().to_string();
-    let attached = json_ok(
-        &org,
+    let attached = org.json_ok(
         "-",
         &[
             "attach",
@@ -93,45 +85,24 @@ fn public_registry_to_airgapped_registry() {
     // publishes revocation snapshot 1; the air gap pins the same root by digest, with its
     // policy: intake needs Wabbit, production Wabbit and ACME prod, IoT ACME prod and IoT,
     // the dev area ACME dev. No global scope: anything else fails.
-    org.site(
-        "connected",
-        &root,
-        &policy(
-            json!([{ "scope": format!("{p}/wabbit/*"), "level": "enforce",
-            "signers": { "any-of": ["wabbit-networks"] } }]),
-        ),
-    );
-    org.ok(
-        "connected",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "revocation-1.cose",
-        ],
-    );
-    org.site(
-        "airgap",
-        &root,
-        &policy(json!([
-            { "scope": format!("{a}/incoming/*"), "level": "enforce",
-              "signers": { "any-of": ["wabbit-networks"] } },
-            { "scope": format!("{a}/prod/*"), "level": "enforce",
-              "signers": { "all-of": ["wabbit-networks", "acme-prod"] } },
-            { "scope": format!("{a}/iot/*"), "level": "enforce",
-              "signers": { "all-of": ["acme-prod", "acme-iot"] } },
-            { "scope": format!("{a}/dev/*"), "level": "enforce",
-              "signers": { "any-of": ["acme-dev"] } },
-        ])),
-    );
+    let connected = policy(json!([
+        { "scope": format!("{p}/wabbit/*"), "level": "enforce",
+          "signers": { "any-of": ["wabbit-networks"] } }
+    ]));
+    let airgap = policy(json!([
+        { "scope": format!("{a}/incoming/*"), "level": "enforce",
+          "signers": { "any-of": ["wabbit-networks"] } },
+        { "scope": format!("{a}/prod/*"), "level": "enforce",
+          "signers": { "all-of": ["wabbit-networks", "acme-prod"] } },
+        { "scope": format!("{a}/iot/*"), "level": "enforce",
+          "signers": { "all-of": ["acme-prod", "acme-iot"] } },
+        { "scope": format!("{a}/dev/*"), "level": "enforce",
+          "signers": { "any-of": ["acme-dev"] } },
+    ]));
+    org.air_gap(&root, ("connected", &connected), ("airgap", &airgap));
 
     // 3. One zstd bundle: the index with its whole referrer graph, signed by the bundle key.
-    let exported = json_ok(
-        &org,
+    let exported = org.json_ok(
         "connected",
         &[
             "export",
@@ -152,8 +123,7 @@ fn public_registry_to_airgapped_registry() {
 
     // 4. Into the air-gapped registry: judged by the intake scope, trust material installed,
     // and all four of Wabbit's signatures arrived.
-    let imported = json_ok(
-        &org,
+    let imported = org.json_ok(
         "airgap",
         &[
             "import",
@@ -229,21 +199,8 @@ fn public_registry_to_airgapped_registry() {
             "the acme-dev key leaked",
         ],
     );
-    org.ok(
-        "connected",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "revocation-2.cose",
-        ],
-    );
-    let delta = json_ok(
-        &org,
+    org.publish_revocation("connected", "30d", "revocation-2.cose");
+    let delta = org.json_ok(
         "connected",
         &[
             "export",
@@ -264,8 +221,7 @@ fn public_registry_to_airgapped_registry() {
 
     // 9. Imported: snapshot 2 is installed, the dev signature no longer counts and the dev
     // area fails; production and IoT still pass.
-    let imported = json_ok(
-        &org,
+    let imported = org.json_ok(
         "airgap",
         &[
             "import",

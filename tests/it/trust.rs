@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use airlock::build::write_sample;
 use airlock::key::PublicKey;
@@ -52,15 +52,19 @@ impl Org {
         self.dir.path().join(rel)
     }
 
+    /// The airlock command in the work directory with the trust store `site` (and no key
+    /// passphrase in its environment).
+    pub(crate) fn command(&self, site: &str) -> Command {
+        let mut cmd = airlock();
+        cmd.current_dir(self.dir.path())
+            .env("AIRLOCK_TRUST_DIR", self.path(site))
+            .env_remove("AIRLOCK_KEY_PASSPHRASE");
+        cmd
+    }
+
     /// Runs airlock in the work directory with the trust store `site`.
     pub(crate) fn run(&self, site: &str, args: &[&str]) -> Output {
-        airlock()
-            .current_dir(self.dir.path())
-            .env("AIRLOCK_TRUST_DIR", self.path(site))
-            .env_remove("AIRLOCK_KEY_PASSPHRASE")
-            .args(args)
-            .output()
-            .expect("run airlock")
+        self.command(site).args(args).output().expect("run airlock")
     }
 
     pub(crate) fn ok(&self, site: &str, args: &[&str]) -> String {
@@ -75,21 +79,14 @@ impl Org {
 
     /// Runs with `--json`; returns the exit code, the document and stderr.
     pub(crate) fn json(&self, site: &str, args: &[&str]) -> (i32, Value, String) {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        let out = self.run(site, &full);
-        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "airlock {args:?}: stdout is not JSON ({e}): {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (
-            out.status.code().expect("exit code"),
-            doc,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_json(self.command(site).arg("--json").args(args))
+    }
+
+    /// Runs with `--json` and asserts it succeeded; returns the document.
+    pub(crate) fn json_ok(&self, site: &str, args: &[&str]) -> Value {
+        let (code, doc, err) = self.json(site, args);
+        assert_eq!(code, 0, "airlock {args:?} (store {site}): {doc}\n{err}");
+        doc
     }
 
     /// `airlock key generate --algorithm ALG NAME`; returns the public key it wrote.
@@ -121,14 +118,8 @@ impl Org {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.ok("-", &args);
-        self.ok(
-            "-",
-            &["trust", "sign", "root-1.cose", "--key", "root-a.key"],
-        );
-        self.ok(
-            "-",
-            &["trust", "sign", "root-1.cose", "--key", "root-b.key"],
-        );
+        self.sign_trust("root-1.cose", &["root-a"]);
+        self.sign_trust("root-1.cose", &["root-b"]);
         Digest::sha256_of(&fs::read(self.path("root-1.cose")).expect("root"))
     }
 
@@ -151,6 +142,52 @@ impl Org {
         let file = format!("policy-{site}.json");
         fs::write(self.path(&file), serde_json::to_vec(policy).expect("json")).expect("policy");
         self.ok(site, &["policy", "set", &file]);
+    }
+
+    /// The two ends of an air gap: pins `root-1.cose` (digest `root`) at the `near` and `far`
+    /// sites, each with its policy, and publishes revocation snapshot 1 (`revocation-1.cose`,
+    /// 30 days) at `near`, which installs it there; `far` gets it with the first bundle.
+    pub(crate) fn air_gap(&self, root: &Digest, near: (&str, &Value), far: (&str, &Value)) {
+        self.site(near.0, root, near.1);
+        self.site(far.0, root, far.1);
+        self.publish_revocation(near.0, "30d", "revocation-1.cose");
+    }
+
+    /// `airlock revocation publish --expires EXPIRES --key revoker.key -o FILE` at `site` (which
+    /// installs the snapshot there); returns stderr.
+    pub(crate) fn publish_revocation(&self, site: &str, expires: &str, file: &str) -> String {
+        self.ok(
+            site,
+            &[
+                "revocation",
+                "publish",
+                "--expires",
+                expires,
+                "--key",
+                "revoker.key",
+                "-o",
+                file,
+            ],
+        )
+    }
+
+    /// `airlock trust rotate ARGS -o FILE` at `site`: the next root, not signed yet.
+    pub(crate) fn rotate(&self, site: &str, args: &[&str], file: &str) {
+        let mut full = vec!["trust", "rotate"];
+        full.extend_from_slice(args);
+        full.extend(["-o", file]);
+        self.ok(site, &full);
+    }
+
+    /// `airlock trust sign FILE --key K.key…`: adds one signature per key to a trust root or
+    /// revocation snapshot file.
+    pub(crate) fn sign_trust(&self, file: &str, keys: &[&str]) {
+        let keys: Vec<String> = keys.iter().map(|k| format!("{k}.key")).collect();
+        let mut args = vec!["trust", "sign", file];
+        for k in &keys {
+            args.extend(["--key", k]);
+        }
+        self.ok("-", &args);
     }
 
     /// A layout `name` holding the sample artifact tagged `tag`; returns its reference.
@@ -177,6 +214,25 @@ impl Org {
         }
         self.json(site, &args)
     }
+}
+
+/// Runs `cmd`, whose arguments ask for `--json`; returns the exit code, stdout parsed as JSON,
+/// and stderr.
+pub(crate) fn run_json(cmd: &mut Command) -> (i32, Value, String) {
+    let out = cmd.output().expect("run airlock");
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        let args: Vec<_> = cmd.get_args().collect();
+        panic!(
+            "airlock {args:?}: stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.code().expect("exit code"),
+        doc,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub(crate) fn decision(report: &Value) -> &str {
@@ -495,19 +551,7 @@ fn scenario_6_2_vendor_and_company_signatures_required_together() {
             "SBOM omits a vulnerable package",
         ],
     );
-    org.ok(
-        "prod",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "rev-sbom.cose",
-        ],
-    );
+    org.publish_revocation("prod", "30d", "rev-sbom.cose");
     let r = org.verify("prod", &app, Some(staging));
     assert_fail(
         &r,
@@ -555,19 +599,7 @@ fn scenario_8_leaked_key_is_revoked_everywhere() {
             "private key pushed to a public repository",
         ],
     );
-    let out = org.ok(
-        "authority",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "revocation-1.cose",
-        ],
-    );
+    let out = org.publish_revocation("authority", "30d", "revocation-1.cose");
     assert!(out.contains("installed"), "{out}");
     let r = org.verify("authority", &app, None);
     assert_fail(&r, "revoked at the authority", "wabbit-networks");
@@ -592,29 +624,12 @@ fn scenario_8_leaked_key_is_revoked_everywhere() {
 
     // The developer's new key joins the identity by rotation: root 2, signed by both root keys.
     org.key("dev-new", "ed25519");
-    org.ok(
+    org.rotate(
         "authority",
-        &[
-            "trust",
-            "rotate",
-            "--signer",
-            "wabbit-networks=dev-new.pub",
-            "-o",
-            "root-2.cose",
-        ],
+        &["--signer", "wabbit-networks=dev-new.pub"],
+        "root-2.cose",
     );
-    org.ok(
-        "-",
-        &[
-            "trust",
-            "sign",
-            "root-2.cose",
-            "--key",
-            "root-a.key",
-            "--key",
-            "root-b.key",
-        ],
-    );
+    org.sign_trust("root-2.cose", &["root-a", "root-b"]);
     org.ok("authority", &["trust", "update", "root-2.cose"]);
     org.ok("edge", &["trust", "update", "root-1.cose", "root-2.cose"]);
     let (_, shown, _) = org.json("edge", &["trust", "show"]);
@@ -673,19 +688,7 @@ fn scenario_8_leaked_key_is_revoked_everywhere() {
             "pushed during the compromise",
         ],
     );
-    org.ok(
-        "authority",
-        &[
-            "revocation",
-            "publish",
-            "--expires",
-            "30d",
-            "--key",
-            "revoker.key",
-            "-o",
-            "revocation-2.cose",
-        ],
-    );
+    org.publish_revocation("authority", "30d", "revocation-2.cose");
     org.ok("edge", &["revocation", "import", "revocation-2.cose"]);
     let r = org.verify("edge", &bad, None);
     assert_fail(&r, "revoked digest", "revoked");
@@ -816,35 +819,21 @@ fn rotation_needs_old_and_new_root_keys() {
     );
     // Replace root key b with c.
     org.key("root-c", "ed25519");
-    org.ok(
+    org.rotate(
         "site",
         &[
-            "trust",
-            "rotate",
             "--root-key",
             "root-a.pub",
             "--root-key",
             "root-c.pub",
             "--root-threshold",
             "2",
-            "-o",
-            "root-2.cose",
         ],
+        "root-2.cose",
     );
     // Only the new keys: not enough (the old root role needs a and b).
     fs::copy(org.path("root-2.cose"), org.path("root-2-new-only.cose")).expect("copy");
-    org.ok(
-        "-",
-        &[
-            "trust",
-            "sign",
-            "root-2-new-only.cose",
-            "--key",
-            "root-a.key",
-            "--key",
-            "root-c.key",
-        ],
-    );
+    org.sign_trust("root-2-new-only.cose", &["root-a", "root-c"]);
     let r = org.json("site", &["trust", "update", "root-2-new-only.cose"]);
     assert_eq!(r.0, 1, "{}", r.1);
     assert!(
@@ -857,10 +846,7 @@ fn rotation_needs_old_and_new_root_keys() {
     );
     // Each party signs the same file in turn: a, b (old), c (new).
     for k in ["root-a", "root-b", "root-c"] {
-        org.ok(
-            "-",
-            &["trust", "sign", "root-2.cose", "--key", &format!("{k}.key")],
-        );
+        org.sign_trust("root-2.cose", &[k]);
     }
     // Signing twice with one key is refused.
     let r = org.run(
@@ -873,35 +859,19 @@ fn rotation_needs_old_and_new_root_keys() {
     org.ok("-", &["key", "generate", "root-d"]);
     let org_store = "site";
     org.ok(org_store, &["trust", "update", "root-2.cose"]);
-    org.ok(
+    org.rotate(
         org_store,
         &[
-            "trust",
-            "rotate",
             "--root-key",
             "root-a.pub",
             "--root-key",
             "root-d.pub",
             "--root-threshold",
             "2",
-            "-o",
-            "root-3.cose",
         ],
+        "root-3.cose",
     );
-    org.ok(
-        "-",
-        &[
-            "trust",
-            "sign",
-            "root-3.cose",
-            "--key",
-            "root-a.key",
-            "--key",
-            "root-c.key",
-            "--key",
-            "root-d.key",
-        ],
-    );
+    org.sign_trust("root-3.cose", &["root-a", "root-c", "root-d"]);
     org.ok(
         "fresh",
         &[
@@ -966,10 +936,7 @@ fn snapshots_need_the_revocation_role_and_the_store_detects_tampering() {
         r.1
     );
     // The revocation key adds its signature to the same file; now it is accepted.
-    org.ok(
-        "-",
-        &["trust", "sign", "by-root.cose", "--key", "revoker.key"],
-    );
+    org.sign_trust("by-root.cose", &["revoker"]);
     org.ok("site", &["revocation", "import", "by-root.cose"]);
     // A store file changed behind airlock's back is refused.
     let root = org.path("site/roots/1.cose");

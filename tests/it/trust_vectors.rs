@@ -46,7 +46,43 @@ const REGEN: &str =
     "run `cargo run --example gen_trust_vectors -- tests/vectors/trust` and commit the result";
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/trust")
+    set_dir("trust")
+}
+
+/// A set of checked-in vectors: `tests/vectors/SET`.
+pub(crate) fn set_dir(set: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(set)
+}
+
+/// Every case directory of `tests/vectors/SET` (one holding `marker`), sorted by name. There
+/// must be some; `regen` says how to make them.
+pub(crate) fn list_cases(set: &str, marker: &str, regen: &str) -> Vec<PathBuf> {
+    let root = set_dir(set);
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}; {regen}", root.display()))
+        .map(|e| e.expect("read a vector directory entry").path())
+        .filter(|p| p.join(marker).is_file())
+        .collect();
+    dirs.sort();
+    assert!(
+        !dirs.is_empty(),
+        "no vectors in {}; {regen}",
+        root.display()
+    );
+    dirs
+}
+
+/// A case directory's name (UTF-8); the case must have its README.
+pub(crate) fn case_name(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("vector directory names are UTF-8")
+        .to_owned();
+    assert!(dir.join("README").is_file(), "{name}: no README");
+    name
 }
 
 /// One checked-in case, read from its `case.json`.
@@ -87,19 +123,7 @@ impl Step {
 
 /// Every case directory (one holding `case.json`), sorted by name.
 fn case_dirs() -> Vec<PathBuf> {
-    let root = vectors_dir();
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}; {REGEN}", root.display()))
-        .map(|e| e.expect("read tests/vectors/trust entry").path())
-        .filter(|p| p.join(gen_trust_vectors::CASE_FILE).is_file())
-        .collect();
-    dirs.sort();
-    assert!(
-        !dirs.is_empty(),
-        "no vectors in {}; {REGEN}",
-        root.display()
-    );
-    dirs
+    list_cases("trust", gen_trust_vectors::CASE_FILE, REGEN)
 }
 
 fn time(name: &str, v: &Value) -> Seconds {
@@ -123,12 +147,7 @@ fn only_keys(name: &str, obj: &Map<String, Value>, known: &[&str]) {
 }
 
 fn load(dir: &Path) -> Case {
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("vector directory names are UTF-8")
-        .to_owned();
-    assert!(dir.join("README").is_file(), "{name}: no README");
+    let name = case_name(dir);
     let bytes = fs::read(dir.join(gen_trust_vectors::CASE_FILE))
         .unwrap_or_else(|e| panic!("{name}: cannot read case.json: {e}"));
     let json: Value = serde_json::from_slice(&bytes)
