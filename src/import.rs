@@ -185,6 +185,8 @@ struct ImportSink<'a> {
     lanes: Vec<Lane>,
     counts: Arc<Mutex<Counts>>,
     uploads: Option<mpsc::SyncSender<(BlobEntry, PathBuf)>>,
+    /// Layout targets: staged blobs to sync and rename.
+    publish: Option<mpsc::SyncSender<(crate::layout::Staged, Digest)>>,
     staging: Option<PathBuf>,
     upload_failed: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -262,10 +264,21 @@ impl Sink for ImportSink<'_> {
                     counts.present += 1;
                     return Ok(());
                 }
-                layout.write_prechecked(reader, &entry.digest, entry.size)?;
+                // Written here; synced and renamed into place by the publisher thread while the
+                // next blob is read.
+                let staged = layout.stage_prechecked(reader, &entry.digest, entry.size)?;
                 counts.written += 1;
                 counts.bytes += entry.size;
-                Ok(())
+                drop(counts);
+                match &self.publish {
+                    Some(publish) => publish
+                        .send((staged, entry.digest.clone()))
+                        .map_err(|_| BundleError::Usage("writing blobs stopped".into()).into()),
+                    None => {
+                        layout.publish(staged, &entry.digest)?;
+                        Ok(())
+                    }
+                }
             }
             ImportTarget::Registry { .. } => {
                 let (Some(staging), Some(uploads)) = (&self.staging, &self.uploads) else {
@@ -432,6 +445,7 @@ fn import_inner(
         lanes: Vec::new(),
         counts: counts.clone(),
         uploads: staging_dir.as_ref().map(|_| tx),
+        publish: None,
         staging: staging_dir.as_ref().map(|d| d.path().to_path_buf()),
         upload_failed: upload_failed.clone(),
     };
@@ -479,6 +493,26 @@ fn import_inner(
                 None => Ok(read),
             }
         })?
+    } else if let (ImportTarget::Layout(layout), false) = (&opts.target, opts.dry_run) {
+        // Syncing and renaming each blob overlaps reading the next (two in flight at most).
+        let (publish_tx, publish_rx) = mpsc::sync_channel::<(crate::layout::Staged, Digest)>(2);
+        sink.publish = Some(publish_tx);
+        std::thread::scope(|scope| -> Result<ReadReport, Error> {
+            let publisher = scope.spawn(move || -> Result<(), Error> {
+                for (staged, digest) in publish_rx {
+                    layout.publish(staged, &digest)?;
+                }
+                Ok(())
+            });
+            let read = read_bundle(input, &mut sink, &read_opts);
+            sink.publish = None;
+            let published = publisher.join().unwrap_or_else(|_| {
+                Err(BundleError::Usage("the blob writer failed".into()).into())
+            });
+            // The writer's own failure explains a read that stopped because of it.
+            published?;
+            read
+        })?
     } else {
         read_bundle(input, &mut sink, &read_opts)?
     };
@@ -515,6 +549,10 @@ fn import_inner(
             (_, Some(repo)) => repo,
             _ => continue,
         };
+        if !opts.dry_run {
+            // Blobs durable (their directories synced) before manifests and tags name them.
+            dest.blobs_done()?;
+        }
         for digest in manifest_order(&report.read.graph, &root_digests, &lane.nodes) {
             let Some(node) = report.read.graph.nodes.get(&digest) else {
                 continue;

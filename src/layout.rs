@@ -149,7 +149,9 @@ impl LayoutError {
 }
 
 /// A blob copied into a temporary file, not yet published.
-struct Staged {
+/// A blob written to a temporary file, verified, not yet synced or renamed into place.
+#[derive(Debug)]
+pub(crate) struct Staged {
     out: io::BufWriter<tempfile::NamedTempFile>,
     size: u64,
     dir: PathBuf,
@@ -423,6 +425,19 @@ impl Layout {
         digest: &Digest,
         size: u64,
     ) -> Result<u64, LayoutError> {
+        let staged = self.stage_prechecked(reader, digest, size)?;
+        self.publish_blob(staged, digest)
+    }
+
+    /// The first half of [`Layout::write_prechecked`]: the blob written to a temporary file
+    /// beside its final path, not yet synced or renamed (so a caller can overlap that with
+    /// reading the next blob). Nothing is under the blob's name until [`Layout::publish`].
+    pub(crate) fn stage_prechecked(
+        &self,
+        reader: &mut dyn Read,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Staged, LayoutError> {
         self.check_blob_size(digest, size)?;
         let staged = self.stage_blob(reader, digest, size.saturating_add(1))?;
         if staged.size != size {
@@ -435,6 +450,11 @@ impl Layout {
                 },
             });
         }
+        Ok(staged)
+    }
+
+    /// The second half: syncs a staged blob and renames it into place under `digest`.
+    pub(crate) fn publish(&self, staged: Staged, digest: &Digest) -> Result<u64, LayoutError> {
         self.publish_blob(staged, digest)
     }
 

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use oci_spec::image::Descriptor;
 
@@ -238,17 +238,69 @@ struct Checked {
     graph: Graph,
 }
 
-/// Counts and hashes the bytes of the bundle file.
+/// Counts the bytes of the bundle file and hashes them on another thread (the reading thread
+/// already hashes every blob): each read is copied into one of a few recycled buffers and
+/// handed over.
 struct FileHash<R> {
     inner: R,
-    hasher: Hasher,
+    full: Option<mpsc::SyncSender<(Vec<u8>, usize)>>,
+    empty: mpsc::Receiver<Vec<u8>>,
+    hasher: Option<std::thread::JoinHandle<Digest>>,
     bytes: u64,
+}
+
+/// Buffers in flight between the reader and the file hasher.
+const FILE_HASH_BUFFERS: usize = 4;
+
+impl<R: Read> FileHash<R> {
+    fn new(inner: R) -> Self {
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(FILE_HASH_BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(FILE_HASH_BUFFERS);
+        for _ in 0..FILE_HASH_BUFFERS {
+            let _ = empty_tx.send(Vec::new());
+        }
+        let hasher = std::thread::spawn(move || {
+            let mut hasher = Hasher::new(Algorithm::Sha256);
+            for (buf, n) in full_rx {
+                hasher.update(&buf[..n]);
+                // The reader may be gone (a failed read): a lost buffer does not matter then.
+                let _ = empty_tx.send(buf);
+            }
+            hasher.finish()
+        });
+        FileHash {
+            inner,
+            full: Some(full_tx),
+            empty: empty_rx,
+            hasher: Some(hasher),
+            bytes: 0,
+        }
+    }
+
+    /// The SHA-256 of everything read.
+    fn finish(mut self) -> std::io::Result<Digest> {
+        drop(self.full.take());
+        self.hasher
+            .take()
+            .and_then(|h| h.join().ok())
+            .ok_or_else(|| std::io::Error::other("the bundle file hasher stopped"))
+    }
 }
 
 impl<R: Read> Read for FileHash<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if n > 0 {
+            let stopped = || std::io::Error::other("the bundle file hasher stopped");
+            let mut spare = self.empty.recv().map_err(|_| stopped())?;
+            spare.clear();
+            spare.extend_from_slice(&buf[..n]);
+            self.full
+                .as_ref()
+                .ok_or_else(stopped)?
+                .send((spare, n))
+                .map_err(|_| stopped())?;
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -277,11 +329,7 @@ pub fn read_bundle(
         failure: None,
     });
     let sink = RefCell::new(sink);
-    let mut file = FileHash {
-        inner: input,
-        hasher: Hasher::new(Algorithm::Sha256),
-        bytes: 0,
-    };
+    let mut file = FileHash::new(input);
     let stopped = || TarballError::Malformed("stopped".into());
     let result = read_tarball_with(
         &mut file,
@@ -326,8 +374,10 @@ pub fn read_bundle(
         judgements: checked.judgements,
         graph: checked.graph,
         compression: contents.compression,
-        file_digest: file.hasher.finish(),
         file_bytes: file.bytes,
+        file_digest: file
+            .finish()
+            .map_err(TarballError::io("hash the bundle file"))?,
         tar_bytes: contents.tar_bytes,
         documents: s.small,
     })
