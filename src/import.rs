@@ -185,8 +185,8 @@ struct ImportSink<'a> {
     lanes: Vec<Lane>,
     counts: Arc<Mutex<Counts>>,
     uploads: Option<mpsc::SyncSender<(BlobEntry, PathBuf)>>,
-    /// Layout targets: staged blobs to sync and rename.
-    publish: Option<mpsc::SyncSender<(crate::layout::Staged, Digest)>>,
+    /// Layout targets: blobs for the writer thread, and the buffers that carry their bytes.
+    writes: Option<(mpsc::SyncSender<WriteJob>, mpsc::Receiver<Vec<u8>>)>,
     staging: Option<PathBuf>,
     upload_failed: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -264,19 +264,44 @@ impl Sink for ImportSink<'_> {
                     counts.present += 1;
                     return Ok(());
                 }
-                // Written here; synced and renamed into place by the publisher thread while the
-                // next blob is read.
-                let staged = layout.stage_prechecked(reader, &entry.digest, entry.size)?;
                 counts.written += 1;
                 counts.bytes += entry.size;
                 drop(counts);
-                match &self.publish {
-                    Some(publish) => publish
-                        .send((staged, entry.digest.clone()))
-                        .map_err(|_| BundleError::Usage("writing blobs stopped".into()).into()),
-                    None => {
-                        layout.publish(staged, &entry.digest)?;
-                        Ok(())
+                let Some((jobs, pool)) = &self.writes else {
+                    layout.write_prechecked(reader, &entry.digest, entry.size)?;
+                    return Ok(());
+                };
+                // Read (and hashed) here; written, synced and renamed into place by the writer
+                // threads meanwhile. The end of the blob is sent only once the reader reached
+                // it, which is when its digest was checked.
+                let stopped = || Error::from(BundleError::Usage("writing blobs stopped".into()));
+                let (chunks, receiver) = mpsc::sync_channel::<Chunk>(WRITE_BUFFERS);
+                jobs.send((entry.digest.clone(), entry.size, receiver))
+                    .map_err(|_| stopped())?;
+                loop {
+                    let mut buf = pool.recv().map_err(|_| stopped())?;
+                    buf.resize(WRITE_BUFFER_BYTES, 0);
+                    match read_some(reader, &mut buf) {
+                        Ok((n, ended)) => {
+                            if n > 0 {
+                                chunks.send(Chunk::Data(buf, n)).map_err(|_| stopped())?;
+                            }
+                            if ended {
+                                chunks.send(Chunk::End).map_err(|_| stopped())?;
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => {
+                            let _ = chunks.send(Chunk::Abort);
+                            return Err(match crate::digest::digest_error(&e) {
+                                Some(de) => LayoutError::Content {
+                                    what: entry.digest.to_string(),
+                                    source: de.clone(),
+                                },
+                                None => LayoutError::io("read blob", layout.root())(e),
+                            }
+                            .into());
+                        }
                     }
                 }
             }
@@ -329,6 +354,72 @@ impl Sink for ImportSink<'_> {
             }
         }
     }
+}
+
+/// A blob for the layout writer thread: its digest, size and the channel of its bytes.
+type WriteJob = (Digest, u64, mpsc::Receiver<Chunk>);
+
+/// Buffers carrying blob bytes to the layout writer, and their size.
+const WRITE_BUFFERS: usize = 4;
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+
+/// A piece of a blob on its way to the writer.
+enum Chunk {
+    /// Bytes (a pooled buffer and how much of it is filled).
+    Data(Vec<u8>, usize),
+    /// The blob ended and its digest matched.
+    End,
+    /// The reading side failed: the staged file must not be published.
+    Abort,
+}
+
+/// The writer's view of one blob's chunks; buffers go back to the pool once copied.
+struct ChannelReader {
+    chunks: mpsc::Receiver<Chunk>,
+    pool: mpsc::SyncSender<Vec<u8>>,
+    current: Option<(Vec<u8>, usize, usize)>,
+    aborted: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some((buf, len, pos)) = &mut self.current {
+                if *pos < *len {
+                    let n = out.len().min(*len - *pos);
+                    out[..n].copy_from_slice(&buf[*pos..*pos + n]);
+                    *pos += n;
+                    return Ok(n);
+                }
+                if let Some((buf, _, _)) = self.current.take() {
+                    let _ = self.pool.send(buf);
+                }
+            }
+            match self.chunks.recv() {
+                Ok(Chunk::Data(buf, len)) => self.current = Some((buf, len, 0)),
+                Ok(Chunk::End) => return Ok(0),
+                Ok(Chunk::Abort) | Err(_) => {
+                    self.aborted = true;
+                    return Err(std::io::Error::other("the bundle stream stopped"));
+                }
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or the reader ends (so chunks are large): the bytes read, and
+/// whether the reader ended (for a verifying reader: its digest matched).
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<(usize, bool)> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return Ok((filled, true)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((filled, false))
 }
 
 /// Uploads staged blobs to every lane that needs them: the first by sending the bytes, the rest
@@ -445,7 +536,7 @@ fn import_inner(
         lanes: Vec::new(),
         counts: counts.clone(),
         uploads: staging_dir.as_ref().map(|_| tx),
-        publish: None,
+        writes: None,
         staging: staging_dir.as_ref().map(|d| d.path().to_path_buf()),
         upload_failed: upload_failed.clone(),
     };
@@ -494,10 +585,37 @@ fn import_inner(
             }
         })?
     } else if let (ImportTarget::Layout(layout), false) = (&opts.target, opts.dry_run) {
-        // Syncing and renaming each blob overlaps reading the next (two in flight at most).
+        // Three threads: this one reads and hashes, a writer stages each blob's bytes, a
+        // publisher syncs and renames it; a few buffers and two staged blobs in flight.
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<WriteJob>(1);
+        let (pool_tx, pool_rx) = mpsc::sync_channel::<Vec<u8>>(WRITE_BUFFERS);
+        for _ in 0..WRITE_BUFFERS {
+            let _ = pool_tx.send(vec![0u8; WRITE_BUFFER_BYTES]);
+        }
         let (publish_tx, publish_rx) = mpsc::sync_channel::<(crate::layout::Staged, Digest)>(2);
-        sink.publish = Some(publish_tx);
+        sink.writes = Some((jobs_tx, pool_rx));
         std::thread::scope(|scope| -> Result<ReadReport, Error> {
+            let writer = scope.spawn(move || -> Result<(), Error> {
+                for (digest, size, chunks) in jobs_rx {
+                    let mut reader = ChannelReader {
+                        chunks,
+                        pool: pool_tx.clone(),
+                        current: None,
+                        aborted: false,
+                    };
+                    match layout.stage_prechecked(&mut reader, &digest, size) {
+                        Ok(staged) => {
+                            if publish_tx.send((staged, digest)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        // The reading side failed and reports why.
+                        Err(_) if reader.aborted => return Ok(()),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            });
             let publisher = scope.spawn(move || -> Result<(), Error> {
                 for (staged, digest) in publish_rx {
                     layout.publish(staged, &digest)?;
@@ -505,11 +623,12 @@ fn import_inner(
                 Ok(())
             });
             let read = read_bundle(input, &mut sink, &read_opts);
-            sink.publish = None;
-            let published = publisher.join().unwrap_or_else(|_| {
-                Err(BundleError::Usage("the blob writer failed".into()).into())
-            });
-            // The writer's own failure explains a read that stopped because of it.
+            sink.writes = None;
+            let failed = || Err(BundleError::Usage("the blob writer failed".into()).into());
+            let written = writer.join().unwrap_or_else(|_| failed());
+            let published = publisher.join().unwrap_or_else(|_| failed());
+            // A writer's own failure explains a read that stopped because of it.
+            written?;
             published?;
             read
         })?

@@ -1189,7 +1189,7 @@ fn delta_bundle_needs_its_base_at_the_target() {
 
 /// Other OCI tools read a bundle as a layout tarball, by the `REPOSITORY:TAG` names.
 #[test]
-fn skopeo_and_umoci_read_a_bundle() {
+fn skopeo_umoci_and_oras_read_a_bundle() {
     require_tool("skopeo");
     let umoci = require_tool("umoci");
     let gap = Gap::new();
@@ -1259,4 +1259,20 @@ fn skopeo_and_umoci_read_a_bundle() {
     for name in [TAG_V1, "wabbit/big:v1"] {
         assert!(listed.lines().any(|l| l == name), "{name}: {listed}");
     }
+
+    // oras-py validates the extracted bundle as a layout and finds the image's blobs by its
+    // name, the image manifest last.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/oras/oras_layout.py");
+    let out = run_ok(
+        std::process::Command::new(crate::harness::python()).args([
+            script,
+            extracted.to_str().expect("UTF-8 path"),
+            "wabbit/big:v1",
+        ]),
+        "oras_layout.py",
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).expect("oras_layout.py JSON");
+    let blobs = read["blobs"].as_array().expect("blobs");
+    assert_eq!(blobs.last(), Some(&Value::from(image_digest)), "{read}");
+    assert_eq!(blobs.len(), 3, "layer, config, manifest: {read}");
 }
