@@ -1276,3 +1276,94 @@ fn skopeo_umoci_and_oras_read_a_bundle() {
     assert_eq!(blobs.last(), Some(&Value::from(image_digest)), "{read}");
     assert_eq!(blobs.len(), 3, "layer, config, manifest: {read}");
 }
+
+/// `inspect` summarises a bundle (artifacts with their signers, trust versions, sizes) and draws
+/// its graph; `verify-bundle --at` judges expiry at that time, and `--root-digest` anchors trust
+/// in the bundle's own chain without a store.
+#[test]
+fn inspect_and_verify_bundle_at_a_time() {
+    let gap = Gap::new();
+    let app = gap.sample("app", "v1");
+    let exported = gap.export(&[&format!("{app}={TAG_V1}")], "b.tar", &[]);
+    let root = exported["roots"][0]["digest"].as_str().expect("root");
+    let wabbit = airlock::key::read_public_key(&gap.path("wabbit.pub"))
+        .expect("wabbit.pub")
+        .id()
+        .to_string();
+
+    let (code, doc, err) = gap.org.json("far", &["inspect", "b.tar"]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(doc["source"]["type"], "bundle", "{doc}");
+    assert_eq!(doc["bundle"], exported["bundle"], "{doc}");
+    assert_eq!(doc["trustRoot"]["version"], 1, "{doc}");
+    assert_eq!(doc["revocation"]["version"], 1, "{doc}");
+    let artifact = &doc["artifacts"][0];
+    assert_eq!(artifact["name"], TAG_V1, "{doc}");
+    assert_eq!(artifact["digest"], root, "{doc}");
+    assert_eq!(
+        artifact["signatures"],
+        json!([{ "keyId": wabbit, "identities": ["wabbit-networks"], "valid": true }]),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["blobs"]["carriedBytes"], doc["blobs"]["totalBytes"],
+        "{doc}"
+    );
+
+    let short = &root["sha256:".len().."sha256:".len() + 12];
+    for (format, edge) in [("dot", "-> "), ("mermaid", "-. referrer .->")] {
+        let out = gap.org.run("far", &["inspect", "b.tar", "--graph", format]);
+        assert!(out.status.success(), "inspect --graph {format}: {out:?}");
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(out.contains(short), "{format}: the root is a node: {out}");
+        assert!(out.contains(edge), "{format}: edges are drawn: {out}");
+        assert!(
+            out.contains("application/vnd.cncf.notary.signature"),
+            "{format}: the signature referrer is labelled by its artifact type: {out}"
+        );
+    }
+    let out = gap.org.run("far", &["inspect", "b.tar", "--graph", "svg"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown format is a usage error: {out:?}"
+    );
+
+    // The snapshot expires in 30 days: as of 31 days from now the bundle is refused, as of one
+    // day from now it verifies.
+    let now = airlock::time::now();
+    let at = |days: i64| airlock::time::format_rfc3339(now + days * 86_400);
+    let (code, doc, err) = gap
+        .org
+        .json("far", &["verify-bundle", "b.tar", "--at", &at(1)]);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert!(err.contains("--at"), "the time travel is announced: {err}");
+    let (code, doc, err) = gap
+        .org
+        .json("far", &["verify-bundle", "b.tar", "--at", &at(31)]);
+    assert_eq!(code, 1, "{doc}\n{err}");
+    assert!(err.contains("expired"), "{err}");
+
+    // No store: trust anchored at the root's digest, given out of band; a wrong digest fails.
+    let digest = airlock::Digest::sha256_of(&fs::read(gap.path("root-1.cose")).expect("root"));
+    let mut cmd = gap.org.command("nowhere");
+    cmd.args([
+        "--json",
+        "verify-bundle",
+        "b.tar",
+        "--root-digest",
+        &digest.to_string(),
+    ]);
+    let (code, doc, err) = run_json(&mut cmd);
+    assert_eq!(code, 0, "{doc}\n{err}");
+    assert_eq!(
+        doc["judgements"],
+        json!([]),
+        "no policy without a store: {doc}"
+    );
+    let wrong = airlock::Digest::sha256_of(b"not the root").to_string();
+    let mut cmd = gap.org.command("nowhere");
+    cmd.args(["--json", "verify-bundle", "b.tar", "--root-digest", &wrong]);
+    let (code, doc, err) = run_json(&mut cmd);
+    assert_eq!(code, 1, "{doc}\n{err}");
+}
