@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -188,12 +187,16 @@ pub(crate) fn run(
         .map_err(|e| {
             bundle::BundleError::Usage(format!("create a file in {}: {e}", dir.display()))
         })?;
-    let mut writer = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    // Past the page cache where the file system allows: a bundle is written once, read
+    // elsewhere.
+    let handle = tmp
+        .reopen()
+        .map_err(|e| bundle::BundleError::Usage(format!("open {}: {e}", tmp.path().display())))?;
+    let mut writer = bundle::DirectWriter::new(tmp.path(), handle);
     let report = bundle::export(&items, &mut writer, &opts, limits)?;
     writer
-        .flush()
+        .finish()
         .map_err(|e| bundle::BundleError::Usage(format!("write bundle: {e}")))?;
-    drop(writer);
     // A bundle is meant to be shared: readable by all, as other files written here are.
     #[cfg(unix)]
     {
