@@ -9,7 +9,6 @@
 //! that an importer reading the stream once verifies all trust material, every manifest and
 //! every signature before the first large blob arrives.
 
-mod direct;
 mod export;
 mod read;
 
@@ -24,7 +23,6 @@ use crate::limits::Limits;
 use crate::media::{self, Kind};
 use crate::signature::COSE_MEDIA_TYPE;
 
-pub use direct::DirectWriter;
 pub use export::{ExportItem, ExportOptions, ExportReport, export, read_packing_list};
 pub use read::{
     Checkpoint, Discard, ReadOptions, ReadReport, Sink, TrustAnchor, TrustPlan, read_bundle,

@@ -192,7 +192,7 @@ pub(crate) fn run(
     let handle = tmp
         .reopen()
         .map_err(|e| bundle::BundleError::Usage(format!("open {}: {e}", tmp.path().display())))?;
-    let mut writer = bundle::DirectWriter::new(tmp.path(), handle);
+    let mut writer = airlock::layout::DirectWriter::new(tmp.path(), handle);
     let report = bundle::export(&items, &mut writer, &opts, limits)?;
     writer
         .finish()
