@@ -9,6 +9,7 @@
 //! referrer lists are capped.
 
 pub mod auth;
+mod direct;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -171,6 +172,9 @@ impl Default for RegistryOptions {
     }
 }
 
+/// Sent with every request.
+const USER_AGENT: &str = concat!("airlock/", env!("CARGO_PKG_VERSION"));
+
 /// Clients for every registry host one command talks to, sharing one connection pool.
 #[derive(Debug)]
 pub struct Registries {
@@ -184,7 +188,7 @@ impl Registries {
     /// Builds the HTTP client (with the extra CAs) once.
     pub fn new(options: RegistryOptions, limits: Limits) -> Result<Self, RegistryError> {
         let mut builder = reqwest::blocking::Client::builder()
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(30))
             // A blob may take long; a connection that stalls fails on the read timeout instead.
             .timeout(None::<Duration>)
@@ -691,12 +695,22 @@ impl Repository {
         &self,
         digest: &Digest,
         size: u64,
-    ) -> Result<HashingReader<Response>, LayoutError> {
+    ) -> Result<HashingReader<BlobBody>, LayoutError> {
         if size > self.limits.max_blob_bytes {
             return Err(LayoutError::TooLarge {
                 what: format!("blob {digest} ({size} bytes)"),
                 limit: self.limits.max_blob_bytes,
             });
+        }
+        let expected = Expected {
+            digest: digest.clone(),
+            size: Some(size),
+        };
+        if let Some(body) = self.open_blob_direct(digest, size)? {
+            return Ok(HashingReader::verifying(
+                BlobBody(BodyKind::Direct(body)),
+                expected,
+            ));
         }
         let what = || format!("GET blob {}/{}@{digest}", self.host(), self.name);
         let response = self
@@ -713,12 +727,46 @@ impl Repository {
             check_size(digest, size, n)?;
         }
         Ok(HashingReader::verifying(
-            response,
-            Expected {
-                digest: digest.clone(),
-                size: Some(size),
-            },
+            BlobBody(BodyKind::Http(response)),
+            expected,
         ))
+    }
+
+    /// A large blob from a plain-HTTP registry, read straight from the socket (see
+    /// `direct.rs`); `None` when that path does not apply or the answer was not the plainest,
+    /// and the request goes through `reqwest` instead.
+    fn open_blob_direct(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<direct::DirectBody>, RegistryError> {
+        if size < direct::MIN_BYTES {
+            return Ok(None);
+        }
+        let base = self.client.base();
+        let Ok(url) = reqwest::Url::parse(&self.url(base, &format!("blobs/{digest}"))) else {
+            return Ok(None);
+        };
+        if !direct::applies(&url) {
+            return Ok(None);
+        }
+        let scopes = Scopes::pull(&self.name);
+        let may_send = |h: &str| self.client.may_send_plain(h);
+        self.client
+            .auth
+            .prefetch(&scopes, &self.client.http, &may_send)?;
+        let auth = self.client.auth.header(&scopes);
+        let mut headers = vec![("User-Agent", USER_AGENT), ("Accept", "*/*")];
+        if let Some(h) = &auth {
+            headers.push(("Authorization", h));
+        }
+        match direct::get(&url, &headers, size) {
+            direct::Attempt::Body(body) => Ok(Some(body)),
+            direct::Attempt::Declined(why) => {
+                tracing::debug!(%digest, %why, "direct blob read declined; using the HTTP client");
+                Ok(None)
+            }
+        }
     }
 
     /// Uploads a blob unless it is present: first a cross-repository mount from `mount_from`
@@ -1239,6 +1287,26 @@ fn source_digest_failure(e: &reqwest::Error) -> Option<&crate::digest::DigestErr
 struct EndChecked {
     inner: Box<dyn Read + Send>,
     left: u64,
+}
+
+/// A blob's body as it streams: through `reqwest`, or straight from the socket (large blobs
+/// from plain-HTTP registries).
+#[derive(Debug)]
+pub struct BlobBody(BodyKind);
+
+#[derive(Debug)]
+enum BodyKind {
+    Http(Response),
+    Direct(direct::DirectBody),
+}
+
+impl Read for BlobBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            BodyKind::Http(r) => r.read(buf),
+            BodyKind::Direct(r) => r.read(buf),
+        }
+    }
 }
 
 impl Read for EndChecked {

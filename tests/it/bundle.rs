@@ -36,7 +36,7 @@ const TARGET: &str = "target";
 const EPOCH: &str = "1767225600";
 
 /// Bytes that do not compress, from a seed (xorshift64*).
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {

@@ -544,6 +544,170 @@ fn transient_failures_are_retried_and_tampered_content_is_refused_before_any_tag
     assert_eq!(before, after);
 }
 
+/// A layout `name` with one image tagged `v1` whose layer (3 MiB of random bytes) is large
+/// enough for direct reads (its config and manifest are not): the layout, its graph and the
+/// layer's digest.
+pub(crate) fn big_image(org: &Org, name: &str) -> (Layout, Graph, Digest) {
+    let layout = Layout::init(org.path(name), Limits::default()).expect("init");
+    let data = crate::bundle::random_bytes(3 << 20, 11);
+    let image = airlock::build::put_image(
+        &layout,
+        &[("random.bin", &data)],
+        "amd64",
+        "2026-01-01T00:00:00Z",
+    )
+    .expect("image");
+    layout
+        .tag(
+            &airlock::reference::LayoutTag::new("v1").expect("tag"),
+            &image,
+        )
+        .expect("tag");
+    let graph = Graph::walk_entries(&layout, &layout.index().expect("index"), &Limits::default())
+        .expect("walk");
+    let layer = graph
+        .nodes
+        .iter()
+        .find(|(_, n)| n.descriptor.size() > 1 << 20)
+        .map(|(d, _)| d.clone())
+        .expect("the large layer");
+    (layout, graph, layer)
+}
+
+/// The GETs of blob `digest` the proxy saw, in order.
+pub(crate) fn blob_gets(proxy: &Proxy, digest: &str) -> Vec<crate::proxy::Seen> {
+    proxy
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(&format!("/blobs/{digest}")))
+        .collect()
+}
+
+/// Whether the request went the direct way (`src/registry/direct.rs`): only it asks the
+/// registry to close the connection after the answer.
+pub(crate) fn direct(req: &crate::proxy::Seen) -> bool {
+    req.headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"))
+}
+
+#[test]
+fn large_blobs_come_straight_off_the_socket_verified_and_anything_odd_goes_through_the_client() {
+    let org = Org::new();
+    let registry = Registry::start();
+    let (layout, graph, layer) = big_image(&org, "big");
+    org.ok(
+        "-",
+        &[
+            "copy",
+            "oci:big:v1",
+            &format!("{}/t/big:v1", registry.host()),
+        ],
+    );
+    let blob_gets = |proxy: &Proxy, digest: &str| -> Vec<bool> {
+        blob_gets(proxy, digest).iter().map(direct).collect()
+    };
+
+    // Plain: the layer is fetched once, directly; the small blobs through the HTTP client.
+    let plain = Proxy::start(&registry.host(), |_| Action::Forward);
+    org.ok(
+        "-",
+        &[
+            "copy",
+            &format!("{}/t/big:v1", plain.host()),
+            "oci:plain:v1",
+        ],
+    );
+    assert_eq!(
+        layout_nodes(&org.path("plain")),
+        layout_nodes(&org.path("big"))
+    );
+    let copied = Layout::open(org.path("plain"), Limits::default()).expect("open");
+    let path = copied.blob_path(&layer);
+    assert!(
+        std::fs::read(&path).expect("layer")
+            == std::fs::read(layout.blob_path(&layer)).expect("source layer")
+    );
+    assert_eq!(blob_gets(&plain, &layer.to_string()), [true]);
+    let config = graph
+        .nodes
+        .iter()
+        .find(|(_, n)| n.descriptor.media_type().to_string().contains("config"))
+        .map(|(d, _)| d.to_string())
+        .expect("the config");
+    assert_eq!(blob_gets(&plain, &config), [false]);
+
+    // A direct answer cut off mid-body: the blob is opened again. That direct GET is answered
+    // 503, which the direct way declines: the same GET goes through the client, which succeeds.
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    let odd = Proxy::start(&registry.host(), move |req| {
+        if req.method == "GET" && req.path.contains("/blobs/") && direct(req) {
+            match counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                0 => {
+                    return Action::ForwardAndEdit(Box::new(|mut a| {
+                        let full = a.body.len();
+                        a.headers.push(("Content-Length".into(), full.to_string()));
+                        a.body.truncate(full / 2);
+                        a
+                    }));
+                }
+                1 => return Action::Respond(Answer::new(503, &[], b"busy")),
+                _ => {}
+            }
+        }
+        Action::Forward
+    });
+    org.ok(
+        "-",
+        &["copy", &format!("{}/t/big:v1", odd.host()), "oci:odd:v1"],
+    );
+    assert_eq!(
+        layout_nodes(&org.path("odd")),
+        layout_nodes(&org.path("big"))
+    );
+    assert_eq!(blob_gets(&odd, &layer.to_string()), [true, true, false]);
+
+    // Altered bytes on the direct way are refused like any others: nothing is tagged.
+    let evil = Proxy::start(&registry.host(), |req| {
+        if req.method == "GET" && direct(req) {
+            return Action::ForwardAndEdit(Box::new(|mut a| {
+                if let Some(b) = a.body.last_mut() {
+                    *b ^= 0xff;
+                }
+                a
+            }));
+        }
+        Action::Forward
+    });
+    let dest = org.path("evil");
+    Layout::init(&dest, Limits::default()).expect("init");
+    let (code, err) = fails(
+        &org,
+        &["copy", &format!("{}/t/big:v1", evil.host()), "oci:evil:v1"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("failed verification"), "{err}");
+    assert!(
+        err.contains(&layer.to_string()),
+        "the error names the blob: {err}"
+    );
+    assert_eq!(
+        blob_gets(&evil, &layer.to_string()),
+        [true],
+        "a mismatch is not retried"
+    );
+    let evil_layout = Layout::open(&dest, Limits::default()).expect("open");
+    assert!(
+        evil_layout.index().expect("index").is_empty(),
+        "no tag moved"
+    );
+    assert!(
+        !evil_layout.blob_path(&layer).exists(),
+        "the altered layer was not kept"
+    );
+}
+
 #[test]
 fn hostile_registry_answers_are_refused() {
     let org = Org::new();

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::harness::{Access, Registry, RegistryOptions};
+use crate::proxy::{Action, Proxy};
 use crate::trust::Org;
 
 const USER: &str = "ci-bot";
@@ -262,4 +263,40 @@ fn token_auth_asks_for_the_scopes_each_operation_needs() {
         .expect("the source's tag");
     assert_eq!(doc["digest"], entry.digest.to_string());
     assert_ne!(entry.digest, Digest::sha256_of(b""));
+
+    // A large layer is read directly from the plain-HTTP registry, with the token the client
+    // got for the manifest.
+    let (_, _, layer) = crate::registry::big_image(&org, "big");
+    org.ok(
+        "-",
+        &[
+            "--creds",
+            &creds,
+            "copy",
+            "oci:big:v1",
+            &format!("{host}/tok/big:v1"),
+        ],
+    );
+    let watch = Proxy::start(&host, |_| Action::Forward);
+    let (code, _, err) = org.json(
+        "-",
+        &[
+            "--creds",
+            &format!("{}={USER}:{PASSWORD}", watch.host()),
+            "copy",
+            &format!("{}/tok/big:v1", watch.host()),
+            "oci:big-out",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let gets = crate::registry::blob_gets(&watch, &layer.to_string());
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert!(crate::registry::direct(&gets[0]), "{gets:?}");
+    assert!(
+        gets[0]
+            .headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("authorization") && v.starts_with("Bearer ")),
+        "{gets:?}"
+    );
 }
