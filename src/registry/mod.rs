@@ -190,7 +190,7 @@ impl Registries {
         let mut builder = reqwest::blocking::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(30))
-            // A blob may take long; a connection that stalls fails on the read timeout instead.
+            // A blob may take long: no total timeout (docs/registry.md, "Timeouts").
             .timeout(None::<Duration>)
             .tcp_keepalive(Duration::from_secs(30))
             .pool_max_idle_per_host(options.jobs.max(1) * 2)
@@ -1281,14 +1281,6 @@ fn source_digest_failure(e: &reqwest::Error) -> Option<&crate::digest::DigestErr
     None
 }
 
-/// A body reader that, having given its last expected byte, reads once more: a verifying
-/// source checks its digest at its end, and a sized upload body would otherwise stop one read
-/// short of it and leave the check to the registry.
-struct EndChecked {
-    inner: Box<dyn Read + Send>,
-    left: u64,
-}
-
 /// A blob's body as it streams: through `reqwest`, or straight from the socket (large blobs
 /// from plain-HTTP registries).
 #[derive(Debug)]
@@ -1307,6 +1299,14 @@ impl Read for BlobBody {
             BodyKind::Direct(r) => r.read(buf),
         }
     }
+}
+
+/// A body reader that, having given its last expected byte, reads once more: a verifying
+/// source checks its digest at its end, and a sized upload body would otherwise stop one read
+/// short of it and leave the check to the registry.
+struct EndChecked {
+    inner: Box<dyn Read + Send>,
+    left: u64,
 }
 
 impl Read for EndChecked {
