@@ -100,13 +100,14 @@ impl Destination for Layout {
         digest: &Digest,
         size: u64,
         open: &Opener<'_>,
-        _origin: Option<(&str, &str)>,
+        origin: Option<(&str, &str)>,
     ) -> Result<BlobOutcome, LayoutError> {
         if std::fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size) {
             return Ok(BlobOutcome::Present);
         }
-        // A source that breaks off mid-stream (a dropped connection) is opened again, a few
-        // times; a digest mismatch or a failure to write here is final.
+        // A source that breaks off mid-stream (a dropped connection, a stalled registry) is
+        // opened again, a few times, and then named in the error; a digest mismatch or a
+        // failure to write here is final.
         let mut attempt = 0;
         loop {
             let failed = std::cell::Cell::new(false);
@@ -116,9 +117,26 @@ impl Destination for Layout {
             };
             match self.write_prechecked(&mut reader, digest, size) {
                 Ok(_) => return Ok(BlobOutcome::Uploaded),
-                Err(LayoutError::Io { .. }) if failed.get() && attempt < SOURCE_RETRIES => {
-                    tracing::warn!(%digest, attempt, "the source broke off; reading it again");
+                // The reader failed, so the error is its own (the writer stops at the first).
+                Err(LayoutError::Io { source, .. }) if failed.get() => {
                     attempt += 1;
+                    if attempt > SOURCE_RETRIES {
+                        return Err(LayoutError::SourceBroke {
+                            digest: digest.clone(),
+                            from: origin.map_or_else(
+                                || "the source".to_owned(),
+                                |(host, repo)| format!("{host}/{repo}"),
+                            ),
+                            attempts: attempt,
+                            source,
+                        });
+                    }
+                    tracing::warn!(
+                        %digest,
+                        attempt,
+                        error = %source,
+                        "the source broke off; reading it again"
+                    );
                 }
                 Err(e) => return Err(e),
             }
@@ -219,7 +237,10 @@ struct Watched<'a> {
 impl Read for Watched<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.inner.read(buf).inspect_err(|e| {
-            if crate::digest::digest_error(e).is_none() {
+            // An interrupted read is tried again by the writer: no failure.
+            if e.kind() != std::io::ErrorKind::Interrupted
+                && crate::digest::digest_error(e).is_none()
+            {
                 self.failed.set(true);
             }
         })

@@ -308,6 +308,9 @@ fn layout_hint(l: &LayoutError) -> &'static str {
             "a blob was altered or damaged; fetch it again from a trusted source"
         }
         LayoutError::TooLarge { .. } => LIMIT_HINT,
+        LayoutError::SourceBroke { .. } => {
+            "the failure was in transit, not in the content: run the same command again once the source answers"
+        }
         _ => "the layout is malformed; re-create it from its source",
     }
 }

@@ -112,6 +112,21 @@ pub enum LayoutError {
         /// How many entries.
         count: usize,
     },
+    /// The source of a blob broke off (a dropped connection, a stalled registry) on every
+    /// attempt to read it.
+    #[error(
+        "reading blob {digest} from {from} failed after {attempts} attempts: {source}; check that the source is reachable and run the copy again (blobs already copied are kept)"
+    )]
+    SourceBroke {
+        /// The blob.
+        digest: Digest,
+        /// Where it was read from: `HOST/REPOSITORY`, or "the source".
+        from: String,
+        /// How many times it was read.
+        attempts: u32,
+        /// Why the last attempt failed.
+        source: io::Error,
+    },
 }
 
 impl LayoutError {
@@ -1155,5 +1170,92 @@ mod tests {
         });
         assert_eq!(layout.index().unwrap().len(), 80);
         assert_eq!(layout.blobs().unwrap().len(), 80);
+    }
+
+    /// A source that gives the first half of `data`, then stalls (as a registry's direct body
+    /// reports it), while `breaks` says so.
+    struct Stalls {
+        data: Vec<u8>,
+        pos: usize,
+        breaks: bool,
+    }
+
+    impl Read for Stalls {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let half = self.data.len() / 2;
+            if self.breaks && self.pos == half {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the registry sent nothing for 120 s after {half} of {} bytes",
+                        self.data.len()
+                    ),
+                ));
+            }
+            let end = if self.breaks { half } else { self.data.len() };
+            let n = out.len().min(end - self.pos);
+            out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_source_that_keeps_breaking_is_named_with_the_blob_and_the_cause() {
+        use crate::copy::Destination;
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path(), Limits::default()).unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let digest = Digest::sha256_of(&data);
+        let size = data.len() as u64;
+        for (good_from, origin) in [
+            (u32::MAX, Some(("r.example:5000", "team/app"))),
+            (u32::MAX, None),
+            // The third open reads to the end: the blob is stored.
+            (3, Some(("r.example:5000", "team/app"))),
+        ] {
+            let opens = AtomicU32::new(0);
+            let open = || -> Result<Box<dyn Read + Send>, LayoutError> {
+                let n = opens.fetch_add(1, Ordering::Relaxed) + 1;
+                let reader = Stalls {
+                    data: data.clone(),
+                    pos: 0,
+                    breaks: n < good_from,
+                };
+                Ok(Box::new(HashingReader::verifying(
+                    reader,
+                    Expected {
+                        digest: digest.clone(),
+                        size: Some(size),
+                    },
+                )))
+            };
+            let result = layout.put_blob(&digest, size, &open, origin);
+            if good_from == 3 {
+                assert!(result.is_ok(), "{result:?}");
+                assert_eq!(opens.load(Ordering::Relaxed), 3);
+                assert_eq!(std::fs::read(layout.blob_path(&digest)).unwrap(), data);
+                continue;
+            }
+            let err = result.expect_err("the source never gave the whole blob");
+            assert!(
+                matches!(&err, LayoutError::SourceBroke { attempts: 4, source, .. }
+                    if source.kind() == io::ErrorKind::TimedOut),
+                "{err:?}"
+            );
+            let from = origin.map_or("the source".to_owned(), |(h, r)| format!("{h}/{r}"));
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "reading blob {digest} from {from} failed after 4 attempts: the registry sent \
+                     nothing for 120 s after 50000 of 100000 bytes; check that the source is \
+                     reachable and run the copy again (blobs already copied are kept)"
+                )
+            );
+            assert_eq!(opens.load(Ordering::Relaxed), 4);
+            assert!(!layout.blob_path(&digest).exists());
+        }
     }
 }

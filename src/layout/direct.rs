@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -41,9 +41,36 @@ struct Flusher {
     in_flight: usize,
 }
 
+/// The first write error, kept so that every later call fails with it (`io::Error` is not
+/// `Clone`).
+#[derive(Clone, Debug)]
+struct Failure {
+    os: Option<i32>,
+    kind: io::ErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &io::Error) -> Failure {
+        Failure {
+            os: e.raw_os_error(),
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+
+    fn error(&self) -> io::Error {
+        match self.os {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(self.kind, self.message.clone()),
+        }
+    }
+}
+
 /// A positional writer of one file: full windows go out with `O_DIRECT` on a thread of their
 /// own (so writing one overlaps filling the next), the tail and whatever the file system
-/// refuses through an ordinary handle.
+/// refuses through an ordinary handle. After a write fails, every call fails with that error:
+/// the file has a hole where the window should be.
 #[derive(Debug)]
 pub struct DirectWriter {
     path: PathBuf,
@@ -56,6 +83,11 @@ pub struct DirectWriter {
     /// Bytes handed to the flusher (the file offset of the current window).
     offset: u64,
     flusher: Option<Flusher>,
+    /// The first write error, if a write failed.
+    failed: Option<Failure>,
+    /// Makes the flusher panic at its first window (to test how that is reported).
+    #[cfg(test)]
+    panic_in_flusher: bool,
 }
 
 impl DirectWriter {
@@ -78,6 +110,17 @@ impl DirectWriter {
             pending: 0,
             offset: 0,
             flusher: None,
+            failed: None,
+            #[cfg(test)]
+            panic_in_flusher: false,
+        }
+    }
+
+    /// The error of an earlier failed write, if there was one.
+    fn check(&self) -> io::Result<()> {
+        match &self.failed {
+            Some(f) => Err(f.error()),
+            None => Ok(()),
         }
     }
 
@@ -89,6 +132,7 @@ impl DirectWriter {
     /// Copies `reader` to its end into the file, reading straight into the window (one copy of
     /// each byte in memory, none in the kernel when writes are direct). Returns the bytes read.
     pub fn copy_from(&mut self, reader: &mut dyn Read) -> io::Result<u64> {
+        self.check()?;
         let mut total = 0u64;
         loop {
             let at = self.current.start + self.pending;
@@ -111,7 +155,14 @@ impl DirectWriter {
     /// Hands the full window to the flusher (started at the first one, so small files never
     /// start it) and takes a free window: a second one the first time, after that the one the
     /// flusher returns (waiting for its write, and failing with its error). Two windows at most.
+    /// A failure is kept: the file now lacks a window, so nothing more may be written.
     fn hand_over(&mut self) -> io::Result<()> {
+        self.send_window().inspect_err(|e| {
+            self.failed.get_or_insert_with(|| Failure::of(e));
+        })
+    }
+
+    fn send_window(&mut self) -> io::Result<()> {
         if self.flusher.is_none() {
             self.flusher = Some(self.start_flusher()?);
         }
@@ -143,11 +194,17 @@ impl DirectWriter {
         let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<Window>>(2);
         let path = self.path.clone();
         let plain = self.plain.try_clone()?;
+        #[cfg(test)]
+        let panic_in_flusher = self.panic_in_flusher;
         let handle = std::thread::Builder::new()
             .name("airlock-direct".into())
             .spawn(move || {
-                let mut direct = open_direct(&path);
+                let mut direct = open_direct(&path, &plain);
                 for (window, len, offset) in jobs_rx {
+                    #[cfg(test)]
+                    if panic_in_flusher {
+                        panic!("a test asked for this panic");
+                    }
                     let data = &window.buf[window.start..window.start + len];
                     let result = write_at(&mut direct, &plain, data, offset).map(|()| window);
                     let failed = result.is_err();
@@ -166,6 +223,7 @@ impl DirectWriter {
 
     /// Writes what is left and returns the ordinary handle (not yet synced).
     pub fn finish(mut self) -> io::Result<File> {
+        self.check()?;
         if let Some(mut flusher) = self.flusher.take() {
             while flusher.in_flight > 0 {
                 flusher.take_returned()?;
@@ -192,7 +250,7 @@ impl Flusher {
                 self.in_flight -= 1;
                 result
             }
-            Err(_) => Err(io::Error::other("the window writer stopped")),
+            Err(_) => Err(self.ended()),
         }
     }
 
@@ -203,7 +261,25 @@ impl Flusher {
                 return e;
             }
         }
-        io::Error::other("the window writer stopped")
+        self.ended()
+    }
+
+    /// Why the thread ended without reporting an error: a panic, with its message.
+    fn ended(&mut self) -> io::Error {
+        // Its channels are closed, so the thread has ended (or is unwinding): the join is
+        // quick.
+        self.jobs = None;
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Err(payload)) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("no message");
+                io::Error::other(format!("the window writer panicked: {message}"))
+            }
+            _ => io::Error::other("the window writer stopped"),
+        }
     }
 
     /// Ends the thread once its queue is written.
@@ -223,16 +299,41 @@ impl Drop for Flusher {
     }
 }
 
-/// Opens `path` for direct writes, or says that it cannot be.
-fn open_direct(path: &Path) -> Option<File> {
-    match OpenOptions::new()
+/// Opens `path` for direct writes, or says that it cannot be. The handle must reach the file
+/// `plain` has open: if the path was replaced since (by a link to another file, say), windows
+/// go through `plain`.
+fn open_direct(path: &Path, plain: &File) -> Option<File> {
+    // No link followed; and a FIFO put in its place fails to open instead of blocking.
+    let flags = direct_flag() | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let file = match OpenOptions::new()
         .write(true)
-        .custom_flags(direct_flag())
+        .custom_flags(flags)
         .open(path)
     {
-        Ok(file) => Some(file),
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            tracing::warn!(
+                path = %path.display(),
+                "the file being written was replaced by a symbolic link; writing through the handle already open"
+            );
+            return None;
+        }
         Err(e) => {
             tracing::debug!(error = %e, "O_DIRECT refused here; writing through the page cache");
+            return None;
+        }
+    };
+    match (file.metadata(), plain.metadata()) {
+        (Ok(d), Ok(p)) if d.dev() == p.dev() && d.ino() == p.ino() => Some(file),
+        (Ok(_), Ok(_)) => {
+            tracing::warn!(
+                path = %path.display(),
+                "the file being written was replaced by another; writing through the handle already open"
+            );
+            None
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::debug!(error = %e, "cannot compare the O_DIRECT handle; writing through the page cache");
             None
         }
     }
@@ -256,6 +357,7 @@ fn write_at(direct: &mut Option<File>, plain: &File, data: &[u8], offset: u64) -
 
 impl Write for DirectWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.check()?;
         let room = self.window - self.pending;
         let n = data.len().min(room);
         let at = self.current.start + self.pending;
@@ -392,6 +494,87 @@ mod tests {
             .expect("the first window is only handed over");
         let err = w.finish().expect_err("the window write failed");
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    }
+
+    #[test]
+    fn after_a_failed_window_every_call_fails_with_its_error() {
+        let path = Path::new("/dev/full");
+        let plain = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("open /dev/full");
+        let mut w = DirectWriter::with_window(path, plain, 8192);
+        let data = pattern(0, 5 * 8192);
+        let err = w
+            .copy_from(&mut &data[..])
+            .expect_err("a window write failed");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        // Not "done" (an empty read of the full window), not "the writer stopped": the same
+        // error, from every call.
+        for _ in 0..2 {
+            let err = w
+                .copy_from(&mut &data[..])
+                .expect_err("copy after a failure");
+            assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+            let err = w.write(b"x").expect_err("write after a failure");
+            assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        }
+        let err = w.finish().expect_err("finish after a failure");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    }
+
+    #[test]
+    fn a_path_replaced_before_the_first_window_is_not_written_through() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for link in [true, false] {
+            let path = dir.path().join("out");
+            let plain = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .expect("create");
+            // The writer's file moves away (the same file, under another name); a link to
+            // another file, or another file, takes its name.
+            let moved = dir.path().join(format!("moved-{link}"));
+            std::fs::rename(&path, &moved).expect("rename");
+            let other = dir.path().join(format!("other-{link}"));
+            std::fs::write(&other, b"not yours").expect("other");
+            if link {
+                std::os::unix::fs::symlink(&other, &path).expect("symlink");
+            } else {
+                std::fs::rename(&other, &path).expect("replace");
+            }
+            let mut w = DirectWriter::with_window(&path, plain, 8192);
+            let data = pattern(7, 3 * 8192 + 100);
+            w.copy_from(&mut &data[..]).expect("copy");
+            w.finish().expect("finish");
+            let other = if link { other } else { path.clone() };
+            assert!(
+                read_back(&other) == b"not yours",
+                "link: {link}: the other file was written"
+            );
+            assert!(read_back(&moved) == data, "link: {link}: the file differs");
+            std::fs::remove_file(&path).expect("remove");
+        }
+    }
+
+    #[test]
+    fn a_panic_of_the_window_writer_is_reported_with_its_message() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out");
+        let plain = File::create(&path).expect("create");
+        let mut w = DirectWriter::with_window(&path, plain, 8192);
+        w.panic_in_flusher = true;
+        let data = pattern(1, 3 * 8192);
+        let err = w
+            .copy_from(&mut &data[..])
+            .expect_err("the writer panicked");
+        assert!(
+            err.to_string()
+                .contains("the window writer panicked: a test asked for this panic"),
+            "{err}"
+        );
     }
 
     #[test]

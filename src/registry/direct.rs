@@ -14,7 +14,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use reqwest::header::HeaderValue;
@@ -28,8 +28,8 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 /// Connecting to one address may take no longer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A registry that sends nothing for this long has stalled; the read fails (and the copy
-/// opens the blob again).
+/// A read of the body that waits this long fails (and the copy opens the blob again); the
+/// whole response head must arrive within it, counted from when the request was written.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// Proxy variables `reqwest` honours: with any of them set, requests go through it alone.
 const PROXY_VARS: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
@@ -55,13 +55,23 @@ pub(crate) fn applies(url: &Url) -> bool {
 /// the length the body must have. Connection failures are `Declined` too: the `reqwest` path
 /// retries them with backoff and reports them.
 pub(crate) fn get(url: &Url, headers: &[(&str, &str)], size: u64) -> Attempt {
-    match try_get(url, headers, size) {
+    get_within(url, headers, size, READ_TIMEOUT)
+}
+
+/// As [`get`], with `timeout` in place of [`READ_TIMEOUT`].
+fn get_within(url: &Url, headers: &[(&str, &str)], size: u64, timeout: Duration) -> Attempt {
+    match try_get(url, headers, size, timeout) {
         Ok(attempt) => attempt,
         Err(e) => Attempt::Declined(e.to_string()),
     }
 }
 
-fn try_get(url: &Url, headers: &[(&str, &str)], size: u64) -> io::Result<Attempt> {
+fn try_get(
+    url: &Url,
+    headers: &[(&str, &str)],
+    size: u64,
+    timeout: Duration,
+) -> io::Result<Attempt> {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return Ok(Attempt::Declined("the URL names no host".into()));
     };
@@ -80,7 +90,8 @@ fn try_get(url: &Url, headers: &[(&str, &str)], size: u64) -> io::Result<Attempt
         .iter()
         .chain(&[("Accept-Encoding", "identity"), ("Connection", "close")])
     {
-        // Values from elsewhere (a token server's token) must not add lines to the request.
+        // Values from elsewhere (a token server's token) must not add lines to the request:
+        // `HeaderValue` refuses CR, LF and every other control character except tab.
         if HeaderValue::from_str(value).is_err() {
             return Ok(Attempt::Declined(format!(
                 "header {name} is not a plain value"
@@ -92,14 +103,32 @@ fn try_get(url: &Url, headers: &[(&str, &str)], size: u64) -> io::Result<Attempt
 
     let mut stream = connect(host, port)?;
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    stream.set_write_timeout(Some(READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(timeout))?;
     stream.write_all(request.as_bytes())?;
 
+    // The whole head must arrive in time, not just each piece of it: a registry that trickles
+    // it a byte at a time is declined too.
+    let deadline = Instant::now() + timeout;
+    let late = || {
+        Attempt::Declined(format!(
+            "the response head did not arrive within {}",
+            seconds(timeout)
+        ))
+    };
     let mut head = vec![0u8; MAX_HEAD_BYTES];
     let mut filled = 0;
     loop {
-        let n = stream.read(&mut head[filled..])?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(late());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(&mut head[filled..]) {
+            Ok(n) => n,
+            Err(e) if timed_out(&e) => return Ok(late()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Ok(Attempt::Declined(
                 "the connection closed before the response head ended".into(),
@@ -110,19 +139,20 @@ fn try_get(url: &Url, headers: &[(&str, &str)], size: u64) -> io::Result<Attempt
         let mut response = httparse::Response::new(&mut parsed);
         match response.parse(&head[..filled]) {
             Ok(httparse::Status::Complete(len)) => {
-                return Ok(match judge(&response, size) {
-                    Ok(()) => {
-                        head.truncate(filled);
-                        Attempt::Body(DirectBody {
-                            stream,
-                            buffered: head,
-                            pos: len,
-                            remaining: size,
-                            size,
-                        })
-                    }
-                    Err(why) => Attempt::Declined(why),
-                });
+                if let Err(why) = judge(&response, size) {
+                    return Ok(Attempt::Declined(why));
+                }
+                // Each read of the body may wait the whole timeout.
+                stream.set_read_timeout(Some(timeout))?;
+                head.truncate(filled);
+                return Ok(Attempt::Body(DirectBody {
+                    stream,
+                    buffered: head,
+                    pos: len,
+                    remaining: size,
+                    size,
+                    timeout,
+                }));
             }
             Ok(httparse::Status::Partial) if filled < head.len() => {}
             Ok(httparse::Status::Partial) => {
@@ -149,6 +179,39 @@ fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     Err(last.unwrap_or_else(|| io::Error::other(format!("{host} has no address"))))
 }
 
+/// Whether a read failed because its timeout passed (`SO_RCVTIMEO` gives `EAGAIN`).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// `d` for a message: "120 s", or "0.3 s" for the short timeouts of tests.
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// `value` without the spaces and tabs HTTP allows around it (and nothing else).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
+/// A `Content-Length` value: ASCII digits and nothing else (no sign, no other space).
+fn content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// Accepts a `200` whose body is exactly `size` raw bytes, or says why not.
 fn judge(response: &httparse::Response<'_, '_>, size: u64) -> Result<(), String> {
     if response.code != Some(200) {
@@ -156,8 +219,8 @@ fn judge(response: &httparse::Response<'_, '_>, size: u64) -> Result<(), String>
     }
     let mut length = None;
     for h in response.headers.iter() {
-        let value = String::from_utf8_lossy(h.value);
-        let value = value.trim();
+        let raw = trim_ows(h.value);
+        let value = String::from_utf8_lossy(raw);
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(format!("Transfer-Encoding {value}"));
         }
@@ -167,13 +230,13 @@ fn judge(response: &httparse::Response<'_, '_>, size: u64) -> Result<(), String>
             return Err(format!("Content-Encoding {value}"));
         }
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse::<u64>()
-                .map_err(|_| format!("Content-Length {value:?}"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err("two different Content-Length headers".into());
+            let n = content_length(raw).ok_or_else(|| format!("Content-Length {value:?}"))?;
+            match length {
+                // Exactly one: a second is declined even when it agrees.
+                Some(l) if l == n => return Err("a second Content-Length header".into()),
+                Some(_) => return Err("two different Content-Length headers".into()),
+                None => length = Some(n),
             }
-            length = Some(n);
         }
     }
     match length {
@@ -193,6 +256,8 @@ pub(crate) struct DirectBody {
     /// Body bytes not yet returned.
     remaining: u64,
     size: u64,
+    /// How long one read may wait (for its error message).
+    timeout: Duration,
 }
 
 impl Read for DirectBody {
@@ -214,7 +279,22 @@ impl Read for DirectBody {
             }
             n
         } else {
-            self.stream.read(&mut out[..cap])?
+            match self.stream.read(&mut out[..cap]) {
+                Ok(n) => n,
+                // Not "Resource temporarily unavailable": say what happened, and where.
+                Err(e) if timed_out(&e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the registry sent nothing for {} after {} of {} bytes",
+                            seconds(self.timeout),
+                            self.size - self.remaining,
+                            self.size
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         };
         if n == 0 {
             return Err(io::Error::new(
@@ -241,6 +321,17 @@ mod tests {
     /// Serves one connection: reads the request head, answers `response`, and returns the
     /// request it saw.
     fn serve_once(response: Vec<u8>) -> (Url, thread::JoinHandle<String>) {
+        serve(move |conn| {
+            // The client may have gone already (a declined answer); that is fine.
+            let _ = conn.write_all(&response);
+        })
+    }
+
+    /// Serves one connection: reads the request head, lets `answer` write to the connection,
+    /// and returns the request it saw.
+    fn serve(
+        answer: impl FnOnce(&mut TcpStream) + Send + 'static,
+    ) -> (Url, thread::JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let handle = thread::spawn(move || {
@@ -253,8 +344,7 @@ mod tests {
                 }
                 request.push(byte[0]);
             }
-            // The client may have gone already (a declined answer); that is fine.
-            let _ = conn.write_all(&response);
+            answer(&mut conn);
             String::from_utf8(request).expect("utf-8 request")
         });
         let url =
@@ -354,6 +444,28 @@ mod tests {
                 5,
                 "Content-Length \"-5\"",
             ),
+            // Only ASCII digits: no sign, no space but ASCII space and tab around them.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+                5,
+                "Content-Length \"+5\"",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: \xc2\xa05\r\n\r\nhello",
+                5,
+                "Content-Length \"",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5 5\r\n\r\nhello",
+                5,
+                "Content-Length \"5 5\"",
+            ),
+            // Exactly one Content-Length, even when a second agrees.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length:\t5\r\n\r\nhello",
+                5,
+                "a second Content-Length",
+            ),
             (
                 b"HTTP/1.1 200 OK\r\nContent-",
                 5,
@@ -374,13 +486,83 @@ mod tests {
     }
 
     #[test]
+    fn space_and_tab_around_a_content_length_are_allowed() {
+        let (url, server) =
+            serve_once(b"HTTP/1.1 200 OK\r\nContent-Length:\t 5 \t\r\n\r\nhello".to_vec());
+        let Attempt::Body(mut b) = get(&url, &[], 5) else {
+            panic!("declined a plain 200");
+        };
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).expect("read body");
+        assert_eq!(got, b"hello");
+        server.join().expect("server");
+    }
+
+    #[test]
     fn a_header_value_that_would_add_lines_is_never_sent() {
         // Nothing listens: a request that went out would fail to connect instead.
         let url = Url::parse("http://127.0.0.1:9/v2/a/blobs/sha256:00").expect("url");
-        match get(&url, &[("Authorization", "Bearer x\r\nX-Evil: 1")], 5) {
-            Attempt::Declined(why) => assert!(why.contains("not a plain value"), "{why}"),
-            Attempt::Body(_) => panic!("sent a request with an injected header"),
+        for value in [
+            "Bearer x\r\nX-Evil: 1",
+            "Bearer x\ny",
+            "Bearer \0",
+            "Bearer \x7f",
+        ] {
+            match get(&url, &[("Authorization", value)], 5) {
+                Attempt::Declined(why) => assert!(why.contains("not a plain value"), "{why}"),
+                Attempt::Body(_) => panic!("sent a request with an injected header"),
+            }
         }
+        // A tab is no control character here: the request goes out (and fails to connect).
+        match get(&url, &[("Authorization", "Bearer\tx")], 5) {
+            Attempt::Declined(why) => assert!(!why.contains("not a plain value"), "{why}"),
+            Attempt::Body(_) => panic!("nothing listens"),
+        }
+    }
+
+    #[test]
+    fn a_body_that_stalls_times_out_saying_how_much_arrived() {
+        let (url, server) = serve(|conn| {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+            // Then nothing, until the client gives up and closes.
+            let _ = conn.read(&mut [0u8; 1]);
+        });
+        let Attempt::Body(mut b) = get_within(&url, &[], 10, Duration::from_millis(300)) else {
+            panic!("declined a plain 200");
+        };
+        let err = b.read_to_end(&mut Vec::new()).expect_err("a stalled body");
+        drop(b);
+        server.join().expect("server");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the registry sent nothing for 0.3 s after 3 of 10 bytes"
+        );
+    }
+
+    #[test]
+    fn a_response_head_must_arrive_within_the_timeout_however_it_trickles() {
+        // Each byte comes well within the timeout, the whole head does not.
+        let (url, server) = serve(|conn| {
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Slow: yes\r\n\r\nx" {
+                if conn.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(25));
+            }
+        });
+        let started = Instant::now();
+        let attempt = get_within(&url, &[], 1, Duration::from_millis(300));
+        let took = started.elapsed();
+        match attempt {
+            Attempt::Declined(why) => assert!(
+                why.contains("the response head did not arrive within 0.3 s"),
+                "{why}"
+            ),
+            Attempt::Body(_) => panic!("accepted a head that took {took:?}"),
+        }
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        server.join().expect("server");
     }
 
     #[test]

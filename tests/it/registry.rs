@@ -810,3 +810,59 @@ fn signers_at_the_same_time_all_land_in_the_fallback_index() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(referrers_of_root(&doc).len(), names.len(), "{doc}");
 }
+
+#[test]
+fn large_blobs_from_a_source_that_keeps_breaking_off_fail_naming_the_blob_registry_and_cause() {
+    let org = Org::new();
+    let registry = Registry::start();
+    let (_layout, _graph, layer) = big_image(&org, "big");
+    org.ok(
+        "-",
+        &[
+            "copy",
+            "oci:big:v1",
+            &format!("{}/t/big:v1", registry.host()),
+        ],
+    );
+    // Every GET of the large layer, whichever way it goes, is cut off half-way.
+    let layer_path = format!("/blobs/{layer}");
+    let cut = Proxy::start(&registry.host(), move |req| {
+        if req.method == "GET" && req.path.ends_with(&layer_path) {
+            return Action::ForwardAndEdit(Box::new(|mut a| {
+                let full = a.body.len();
+                a.headers.push(("Content-Length".into(), full.to_string()));
+                a.body.truncate(full / 2);
+                a
+            }));
+        }
+        Action::Forward
+    });
+    let (code, err) = fails(
+        &org,
+        &["copy", &format!("{}/t/big:v1", cut.host()), "oci:cut:v1"],
+    );
+    assert_eq!(code, 2, "a network failure, not a verification one: {err}");
+    for part in [
+        format!(
+            "reading blob {layer} from {}/t/big failed after 4 attempts",
+            cut.host()
+        ),
+        "the registry closed the connection after".to_owned(),
+        "check that the source is reachable and run the copy again".to_owned(),
+    ] {
+        assert!(err.contains(&part), "{part:?} missing from {err}");
+    }
+    assert!(!err.contains("write blob into"), "{err}");
+    assert_eq!(
+        blob_gets(&cut, &layer.to_string()).len(),
+        4,
+        "read once and again three times"
+    );
+    if let Ok(cut_layout) = Layout::open(org.path("cut"), Limits::default()) {
+        assert!(
+            cut_layout.index().expect("index").is_empty(),
+            "no tag moved"
+        );
+        assert!(!cut_layout.blob_path(&layer).exists());
+    }
+}
