@@ -21,7 +21,7 @@ use std::time::Duration;
 use oci_spec::image::Descriptor;
 use reqwest::StatusCode;
 use reqwest::blocking::{Body, RequestBuilder, Response};
-use reqwest::header::{self, HeaderMap};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 
 use crate::digest::{Algorithm, Digest, Expected, Hasher, HashingReader};
 use crate::graph::{BlobStore, EdgeKind, GraphSource, check_size, parse_manifest};
@@ -52,6 +52,10 @@ const MAX_REFERRER_PAGES: usize = 64;
 /// list) may take, body included. Blob transfers have none (they may take hours); a dead peer
 /// is found by TCP keepalive.
 const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the HTTPS probe of a loopback registry may take before plain HTTP is assumed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Redirects followed for one request, at most.
+const MAX_REDIRECTS: usize = 5;
 /// What a manifest request accepts.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
@@ -194,7 +198,7 @@ impl Registries {
             .timeout(None::<Duration>)
             .tcp_keepalive(Duration::from_secs(30))
             .pool_max_idle_per_host(options.jobs.max(1) * 2)
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .redirect(reqwest::redirect::Policy::custom(follow_redirect));
         for path in &options.ca_files {
             let bad = |reason: String| RegistryError::CaFile {
                 path: path.clone(),
@@ -275,10 +279,13 @@ fn api_host(host: &str) -> &str {
     }
 }
 
-/// Whether `host` (`name[:port]` or `[v6]:port`) is a loopback address.
-pub fn is_loopback(host: &str) -> bool {
-    let name = if let Some(inner) = host.strip_prefix('[') {
+/// The name or address of `host` (`name[:port]`, `[v6]:port` or `[v6]`), without brackets.
+fn host_name(host: &str) -> &str {
+    if let Some(inner) = host.strip_prefix('[') {
         inner.split(']').next().unwrap_or(inner)
+    } else if host.matches(':').count() > 1 {
+        // A bare IPv6 address (as a URL's host_str gives one without brackets): no port.
+        host
     } else {
         host.rsplit_once(':').map_or(host, |(h, p)| {
             if p.bytes().all(|b| b.is_ascii_digit()) {
@@ -287,7 +294,12 @@ pub fn is_loopback(host: &str) -> bool {
                 host
             }
         })
-    };
+    }
+}
+
+/// Whether `host` (`name[:port]` or `[v6]:port`) is a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    let name = host_name(host);
     name.eq_ignore_ascii_case("localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -323,7 +335,7 @@ impl Client {
             }
             let https = format!("https://{}", self.api_host);
             if is_loopback(&self.host) {
-                match self.http.get(format!("{https}/v2/")).send() {
+                match self.http.get(format!("{https}/v2/")).timeout(PROBE_TIMEOUT).send() {
                     Ok(_) => https,
                     // It speaks TLS, with a certificate we do not trust: stay on HTTPS so the
                     // real error (and its hint about --ca-file) is what the user sees.
@@ -339,12 +351,15 @@ impl Client {
         })
     }
 
+    /// Whether credentials may go to `host` (a token realm's host, as a URL gives it) over
+    /// plain HTTP: a loopback host, or one named with `--plain-http` (its port aside).
     fn may_send_plain(&self, host: &str) -> bool {
+        let host = host_name(host);
         is_loopback(host)
             || self
                 .plain_allowed
                 .iter()
-                .any(|h| h.split(':').next() == Some(host))
+                .any(|h| host_name(h).eq_ignore_ascii_case(host))
     }
 
     /// Sends a request built by `make` (called again for each attempt), answering auth
@@ -361,12 +376,28 @@ impl Client {
         let may_send = |h: &str| self.may_send_plain(h);
         self.auth.prefetch(scopes, &self.http, &may_send)?;
         loop {
-            let mut request = make(&self.http, self.base())?;
-            let sent = self.auth.header(scopes);
+            let base = self.base();
+            let mut request =
+                make(&self.http, base)?
+                    .build()
+                    .map_err(|source| RegistryError::Transport {
+                        what: what(),
+                        source,
+                    })?;
+            refuse_downgrade(request.url(), base, what)?;
+            // Credentials go to the registry's own origin only: a `Link` the registry sent may
+            // name another.
+            let sent = if same_origin(request.url(), base) {
+                self.auth.header(scopes)
+            } else {
+                None
+            };
             if let Some(h) = &sent {
-                request = request.header(header::AUTHORIZATION, h);
+                request
+                    .headers_mut()
+                    .insert(header::AUTHORIZATION, authorization_value(h)?);
             }
-            let retry = match request.send() {
+            let retry = match self.http.execute(request) {
                 Err(source) => {
                     // An untrusted certificate will not become trusted by asking again.
                     if attempt >= self.retries
@@ -383,6 +414,20 @@ impl Client {
                 }
                 Ok(response) => {
                     let status = response.status();
+                    if status == StatusCode::UNAUTHORIZED && !same_origin(response.url(), base) {
+                        // A redirect target's challenge: answering it would send this
+                        // registry's credentials to that target's token server.
+                        return Err(RegistryError::Unauthorized {
+                            host: self.host.clone(),
+                            reason: format!(
+                                "{} was redirected to {}, which asks for credentials; airlock \
+                                 sends the credentials of {} only to {base}",
+                                what(),
+                                sanitize(&origin_of(response.url())),
+                                self.host,
+                            ),
+                        });
+                    }
                     if status == StatusCode::UNAUTHORIZED {
                         if answered_challenge {
                             return Err(RegistryError::Unauthorized {
@@ -440,6 +485,74 @@ fn mentions_certificate(e: &reqwest::Error) -> bool {
     false
 }
 
+/// Follows at most [`MAX_REDIRECTS`] redirects, and never from HTTPS to plain HTTP: content and
+/// credentials would then travel unencrypted (`reqwest` keeps `Authorization` on a redirect
+/// within one host and port).
+fn follow_redirect(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.previous().len() > MAX_REDIRECTS {
+        return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    if attempt.url().scheme() == "http" && attempt.previous().iter().any(|u| u.scheme() == "https")
+    {
+        let to = origin_of(attempt.url());
+        return attempt.error(format!(
+            "a redirect from HTTPS to plain HTTP ({to}) is refused"
+        ));
+    }
+    attempt.follow()
+}
+
+/// `scheme://host[:port]` of `url`.
+fn origin_of(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Whether `url` is on the registry's own origin (the scheme, host and port of `base`), the
+/// only place its credentials go.
+fn same_origin(url: &reqwest::Url, base: &str) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|b| b.origin() == url.origin())
+}
+
+/// Refuses a URL from the registry (an upload `Location`, a `Link`) that would move an HTTPS
+/// conversation to plain HTTP.
+fn refuse_downgrade(
+    url: &reqwest::Url,
+    base: &str,
+    what: &dyn Fn() -> String,
+) -> Result<(), RegistryError> {
+    if url.scheme() == "http" && base.starts_with("https://") {
+        return Err(RegistryError::Protocol {
+            what: what(),
+            reason: format!(
+                "the registry pointed this request at plain HTTP ({}); refusing to send it \
+                 unencrypted",
+                sanitize(&origin_of(url))
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// An `Authorization` value, marked sensitive (left out of debug output).
+fn authorization_value(value: &str) -> Result<HeaderValue, RegistryError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| RegistryError::Credentials {
+        reason: "the Authorization value holds characters a header cannot carry".into(),
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Text a registry sent, as it may appear in a message: without control characters (a
+/// terminal would obey them) and at most 200 characters.
+pub(crate) fn sanitize(text: &str) -> String {
+    let clean: Vec<char> = text.chars().filter(|c| !c.is_control()).collect();
+    let mut out: String = clean.iter().take(200).collect();
+    if clean.len() > 200 {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}
+
 /// A `Retry-After` given in seconds.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
@@ -473,16 +586,11 @@ fn error_message(response: Response) -> String {
             .errors
             .iter()
             .take(5)
-            .map(|e| format!("{} {}", e.code, e.message).trim().to_owned())
+            .map(|e| format!("{} {}", sanitize(&e.code), sanitize(&e.message)))
+            .map(|m| m.trim().to_owned())
             .collect::<Vec<_>>()
             .join("; "),
-        _ => String::from_utf8_lossy(&body)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect::<String>()
-            .trim()
-            .to_owned(),
+        _ => sanitize(&String::from_utf8_lossy(&body)),
     }
 }
 
@@ -650,7 +758,11 @@ impl Repository {
             (Some(ct), Some(own)) if ct != own && media::kind_of(&ct) != Kind::Blob => {
                 return Err(RegistryError::Protocol {
                     what: what(),
-                    reason: format!("served as {ct} but the document says {own}"),
+                    reason: format!(
+                        "served as {} but the document says {}",
+                        sanitize(&ct),
+                        sanitize(&own)
+                    ),
                 });
             }
             (_, Some(own)) => own,
@@ -833,24 +945,24 @@ impl Repository {
         }
         let location = upload_location(&response, &what)?;
         let base = self.client.base().to_owned();
-        let url = reqwest::Url::parse(&base)
-            .and_then(|b| b.join(&location))
-            .map_err(|e| {
-                UploadError::Fatal(
-                    RegistryError::Protocol {
-                        what: what(),
-                        reason: format!("upload Location {location:?}: {e}"),
-                    }
-                    .into(),
-                )
-            })?;
-        let mut url = url;
+        // A relative Location is relative to the request that answered (RFC 9110).
+        let mut url = response.url().join(&location).map_err(|e| {
+            UploadError::Fatal(
+                RegistryError::Protocol {
+                    what: what(),
+                    reason: format!("upload Location {:?}: {e}", sanitize(&location)),
+                }
+                .into(),
+            )
+        })?;
+        refuse_downgrade(&url, &base, &what).map_err(|e| UploadError::Fatal(e.into()))?;
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let reader = EndChecked {
             inner: open().map_err(UploadError::Fatal)?,
             left: size,
         };
+        let url_for_auth = url.clone();
         let mut request = self
             .client
             .http
@@ -858,8 +970,15 @@ impl Repository {
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .header(header::CONTENT_LENGTH, size)
             .body(Body::sized(reader, size));
-        if let Some(h) = self.client.auth.header(scopes) {
-            request = request.header(header::AUTHORIZATION, h);
+        // The credentials go with the blob only to the registry's own origin: a Location on
+        // another host gets the PUT without them.
+        if same_origin(&url_for_auth, &base)
+            && let Some(h) = self.client.auth.header(scopes)
+        {
+            request = request.header(
+                header::AUTHORIZATION,
+                authorization_value(&h).map_err(|e| UploadError::Fatal(e.into()))?,
+            );
         }
         let response = match request.send() {
             Ok(r) => r,
@@ -1059,7 +1178,7 @@ impl Repository {
                 if media_type != media::OCI_INDEX {
                     return Err(RegistryError::Protocol {
                         what,
-                        reason: format!("is a {media_type}, not an image index"),
+                        reason: format!("is a {}, not an image index", sanitize(&media_type)),
                     }
                     .into());
                 }
@@ -1160,7 +1279,10 @@ impl Repository {
                 if media_type != media::OCI_INDEX {
                     return Err(RegistryError::Protocol {
                         what,
-                        reason: format!("is a {media_type}, not an image index; not replacing it"),
+                        reason: format!(
+                            "is a {}, not an image index; not replacing it",
+                            sanitize(&media_type)
+                        ),
                     }
                     .into());
                 }
@@ -1219,6 +1341,21 @@ impl Repository {
             return Ok(());
         }
         let bytes = crate::layout::to_json_bytes(&doc);
+        if bytes.len() as u64 > self.limits.max_manifest_bytes {
+            // Pushed, it could no longer be read back (here or by an importer): every later
+            // discover, copy -r or sign of the subject would fail.
+            return Err(RegistryError::Protocol {
+                what,
+                reason: format!(
+                    "the updated index would be {} bytes, more than max_manifest_bytes ({}); \
+                     not pushing it (raise the limit with --limit max_manifest_bytes=N, or \
+                     remove referrers)",
+                    bytes.len(),
+                    self.limits.max_manifest_bytes
+                ),
+            }
+            .into());
+        }
         self.put_manifest(&tag, media::OCI_INDEX, &bytes)?;
         Ok(())
     }
@@ -1237,10 +1374,23 @@ impl Repository {
         if let Some(subject) = subject
             && !pushed.subject_indexed
         {
+            // The fallback entry comes from the pushed bytes (distribution spec 1.1: its
+            // artifactType, else its config's media type, and all its annotations), not from
+            // whatever descriptor pointed at it.
+            let parsed =
+                parse_manifest(bytes, desc.media_type().as_ref(), &self.limits).map_err(|p| {
+                    RegistryError::Protocol {
+                        what: format!("push manifest {digest} to {}/{}", self.host(), self.name),
+                        reason: format!("not a valid manifest: {p:?}"),
+                    }
+                })?;
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((subject.clone(), desc.clone()));
+                .push((
+                    subject.clone(),
+                    crate::graph::referrer_descriptor(desc, &parsed),
+                ));
         }
         Ok(())
     }
@@ -1389,7 +1539,7 @@ fn read_capped(
     }
     let mut bytes = Vec::new();
     response
-        .take(max + 1)
+        .take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| RegistryError::Protocol {
             what: what(),
@@ -1447,8 +1597,10 @@ impl BlobStore for Repository {
         refuse_over(digest, "blob", size, max)?;
         let reader = self.open_blob(digest, size)?;
         let mut bytes = Vec::new();
-        reader.take(max + 1).read_to_end(&mut bytes).map_err(
-            |e| match crate::digest::digest_error(&e) {
+        reader
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| match crate::digest::digest_error(&e) {
                 Some(de) => LayoutError::Content {
                     what: digest.to_string(),
                     source: de.clone(),
@@ -1458,8 +1610,7 @@ impl BlobStore for Repository {
                     reason: format!("reading the body: {e}"),
                 }
                 .into(),
-            },
-        )?;
+            })?;
         Ok(Arc::from(bytes))
     }
 
@@ -1502,6 +1653,74 @@ mod tests {
         assert_eq!(fallback_tag(&d), format!("sha256-{}", "ab".repeat(32)));
         let d: Digest = format!("sha512:{}", "cd".repeat(64)).parse().unwrap();
         assert_eq!(fallback_tag(&d), format!("sha512-{}", "cd".repeat(32)));
+    }
+
+    #[test]
+    fn credentials_stay_on_the_registry_origin() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let base = "https://reg.example:5000";
+        assert!(same_origin(
+            &url("https://reg.example:5000/v2/x/blobs/uploads/1?_state=a"),
+            base
+        ));
+        assert!(same_origin(&url("https://REG.example:5000/v2/"), base));
+        assert!(
+            !same_origin(&url("https://reg.example/v2/"), base),
+            "another port"
+        );
+        assert!(
+            !same_origin(&url("http://reg.example:5000/v2/"), base),
+            "another scheme"
+        );
+        assert!(!same_origin(
+            &url("https://reg.example.evil:5000/v2/"),
+            base
+        ));
+        assert!(!same_origin(&url("https://evil@other.example:5000/"), base));
+        assert!(same_origin(
+            &url("https://index.docker.io/v2/"),
+            "https://index.docker.io:443"
+        ));
+
+        let what = || "upload".to_owned();
+        let err = refuse_downgrade(&url("http://reg.example:5000/v2/"), base, &what).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("plain HTTP (http://reg.example:5000)"),
+            "{err}"
+        );
+        assert!(refuse_downgrade(&url("https://elsewhere.example/"), base, &what).is_ok());
+        assert!(
+            refuse_downgrade(
+                &url("http://127.0.0.1:5000/"),
+                "http://127.0.0.1:5000",
+                &what
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn registry_text_is_cleaned_before_it_is_shown() {
+        assert_eq!(sanitize("\u{1b}[2K\rverified OK\n"), "[2Kverified OK");
+        let long = "x".repeat(5000);
+        let shown = sanitize(&long);
+        assert_eq!(shown.chars().count(), 201);
+        assert!(shown.ends_with('…'));
+        assert_eq!(sanitize("  MANIFEST_UNKNOWN  "), "MANIFEST_UNKNOWN");
+    }
+
+    #[test]
+    fn plain_http_hosts_match_by_name_and_address() {
+        assert_eq!(host_name("reg.example:5000"), "reg.example");
+        assert_eq!(host_name("[fd00::1]:5000"), "fd00::1");
+        assert_eq!(host_name("[fd00::1]"), "fd00::1");
+        assert_eq!(
+            host_name("fd00::1"),
+            "fd00::1",
+            "a bare v6 address is not host:port"
+        );
+        assert_eq!(host_name("reg.example"), "reg.example");
     }
 
     #[test]

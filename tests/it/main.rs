@@ -13,6 +13,7 @@ mod policy;
 mod proxy;
 mod registry;
 mod registry_auth;
+mod registry_hardening;
 mod scenario;
 mod signing;
 mod trust;
