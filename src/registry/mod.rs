@@ -242,7 +242,7 @@ impl Registries {
                     api_host: api_host(host).to_owned(),
                     base: OnceLock::new(),
                     http: self.http.clone(),
-                    auth: Authenticator::new(host, self.options.credentials.clone()),
+                    auth: Authenticator::with_options(host, &self.options),
                     plain: self.options.plain_http.iter().any(|h| h == host),
                     plain_allowed: self.options.plain_http.clone(),
                     retries: self.options.retries,

@@ -300,3 +300,162 @@ fn token_auth_asks_for_the_scopes_each_operation_needs() {
         "{gets:?}"
     );
 }
+
+/// Writes `docker-credential-NAME` (a shell script) into `org`'s `bin`, and returns a `PATH`
+/// that finds it first.
+fn install_helper(org: &Org, name: &str, script: &str) -> String {
+    let bin = org.path("bin");
+    fs::create_dir_all(&bin).expect("mkdir");
+    let helper = bin.join(format!("docker-credential-{name}"));
+    fs::write(&helper, script).expect("write helper");
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).expect("chmod");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Writes a docker config file into `org` and returns its path.
+fn write_config(org: &Org, name: &str, config: &serde_json::Value) -> String {
+    let path = org.path(name);
+    fs::write(&path, serde_json::to_vec(config).expect("json")).expect("write config");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+/// `airlock ARGS` with `PATH` set, killed (and the test failed) when it takes more than two
+/// minutes; returns the exit code and stderr.
+fn run_bounded(org: &Org, path: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = crate::harness::airlock()
+        .current_dir(org.dir.path())
+        .env("PATH", path)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run airlock");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("airlock {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    (status.code(), reader.join().expect("stderr reader"))
+}
+
+fn basic_registry() -> Registry {
+    Registry::start_with(RegistryOptions {
+        tls: false,
+        access: Access::Basic {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
+    })
+}
+
+#[test]
+fn an_empty_auths_entry_falls_through_to_the_creds_store() {
+    let registry = basic_registry();
+    let org = Org::new();
+    let image = org.artifact("app", "v1");
+    let host = registry.host();
+    let path = install_helper(
+        &org,
+        "airlockstore",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n"
+        ),
+    );
+    // What Docker Desktop writes: an empty entry beside the store that holds the credentials.
+    let config = write_config(
+        &org,
+        "desktop.json",
+        &json!({ "auths": { host.clone(): {} }, "credsStore": "airlockstore" }),
+    );
+    ok_with_env(
+        &org,
+        &[("PATH", path.as_ref())],
+        &[
+            "--authfile",
+            &config,
+            "copy",
+            &image,
+            &format!("{host}/desktop/app:v1"),
+        ],
+    );
+}
+
+#[test]
+fn credential_helper_failures_are_shown_and_floods_refused() {
+    let registry = basic_registry();
+    let org = Org::new();
+    let image = org.artifact("app", "v1");
+    let host = registry.host();
+    let remote = format!("{host}/helpers/app:v1");
+
+    // A helper that fails for a reason of its own: its first stderr line is shown, without
+    // the control characters it held.
+    let path = install_helper(
+        &org,
+        "airlocklocked",
+        "#!/bin/sh\nprintf 'keychain is locked\\033[2K\\rverified OK\\nmore detail\\n' >&2\nexit 1\n",
+    );
+    let config = write_config(
+        &org,
+        "locked.json",
+        &json!({ "credsStore": "airlocklocked" }),
+    );
+    let (code, err) = run_bounded(
+        &org,
+        &path,
+        &["--authfile", &config, "copy", &image, &remote],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("keychain is locked"), "{err}");
+    assert!(err.contains("docker-credential-airlocklocked"), "{err}");
+    assert!(!err.contains("more detail"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
+
+    // "credentials not found" is no failure: nothing is shown about the helper.
+    let path = install_helper(
+        &org,
+        "airlocknone",
+        "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n",
+    );
+    let config = write_config(&org, "none.json", &json!({ "credsStore": "airlocknone" }));
+    let (code, err) = run_bounded(
+        &org,
+        &path,
+        &["--authfile", &config, "copy", &image, &remote],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains("airlocknone"), "{err}");
+
+    // A helper that writes without end does not hang airlock.
+    let path = install_helper(&org, "airlockflood", "#!/bin/sh\nexec yes airlock\n");
+    let config = write_config(
+        &org,
+        "flood.json",
+        &json!({ "credHelpers": { host.clone(): "airlockflood" } }),
+    );
+    let (code, err) = run_bounded(
+        &org,
+        &path,
+        &["--authfile", &config, "copy", &image, &remote],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("more than 1048576 bytes"), "{err}");
+}
