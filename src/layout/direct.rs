@@ -393,6 +393,17 @@ mod tests {
         (0..size).map(|j| (i * 31 + j) as u8).collect()
     }
 
+    /// A writer of 8 KiB windows onto `/dev/full`, where every write fails with ENOSPC
+    /// (whichever handle makes it).
+    fn full_writer() -> DirectWriter {
+        let path = Path::new("/dev/full");
+        let plain = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("open /dev/full");
+        DirectWriter::with_window(path, plain, 8192)
+    }
+
     fn read_back(path: &Path) -> Vec<u8> {
         let mut got = Vec::new();
         File::open(path)
@@ -471,13 +482,7 @@ mod tests {
 
     #[test]
     fn a_failed_window_write_is_reported_not_lost() {
-        // Every write to /dev/full fails with ENOSPC, whichever handle makes it.
-        let path = Path::new("/dev/full");
-        let plain = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .expect("open /dev/full");
-        let mut w = DirectWriter::with_window(path, plain, 8192);
+        let mut w = full_writer();
         let data = pattern(0, 5 * 8192);
         let err = w
             .copy_from(&mut &data[..])
@@ -485,11 +490,7 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
 
         // A failure of the last window surfaces in finish.
-        let plain = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .expect("open /dev/full");
-        let mut w = DirectWriter::with_window(path, plain, 8192);
+        let mut w = full_writer();
         w.copy_from(&mut &data[..8192])
             .expect("the first window is only handed over");
         let err = w.finish().expect_err("the window write failed");
@@ -498,12 +499,7 @@ mod tests {
 
     #[test]
     fn after_a_failed_window_every_call_fails_with_its_error() {
-        let path = Path::new("/dev/full");
-        let plain = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .expect("open /dev/full");
-        let mut w = DirectWriter::with_window(path, plain, 8192);
+        let mut w = full_writer();
         let data = pattern(0, 5 * 8192);
         let err = w
             .copy_from(&mut &data[..])

@@ -1065,27 +1065,17 @@ pub(crate) fn token_redirect_policy() -> reqwest::redirect::Policy {
 pub(crate) fn token_client(
     ca_files: &[PathBuf],
 ) -> Result<reqwest::blocking::Client, RegistryError> {
-    let mut builder = reqwest::blocking::Client::builder()
+    let builder = reqwest::blocking::Client::builder()
         .user_agent(super::USER_AGENT)
         .connect_timeout(Duration::from_secs(30))
         .timeout(TOKEN_REQUEST_TIMEOUT)
         .redirect(token_redirect_policy());
-    for path in ca_files {
-        let bad = |reason: String| RegistryError::CaFile {
-            path: path.clone(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    builder.build().map_err(|source| RegistryError::Transport {
-        what: "building the token request client".into(),
-        source,
-    })
+    super::with_ca_files(builder, ca_files)?
+        .build()
+        .map_err(|source| RegistryError::Transport {
+            what: "building the token request client".into(),
+            source,
+        })
 }
 
 #[cfg(test)]

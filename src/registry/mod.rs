@@ -191,7 +191,7 @@ pub struct Registries {
 impl Registries {
     /// Builds the HTTP client (with the extra CAs) once.
     pub fn new(options: RegistryOptions, limits: Limits) -> Result<Self, RegistryError> {
-        let mut builder = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(30))
             // A blob may take long: no total timeout (docs/registry.md, "Timeouts").
@@ -199,25 +199,12 @@ impl Registries {
             .tcp_keepalive(Duration::from_secs(30))
             .pool_max_idle_per_host(options.jobs.max(1) * 2)
             .redirect(reqwest::redirect::Policy::custom(follow_redirect));
-        for path in &options.ca_files {
-            let bad = |reason: String| RegistryError::CaFile {
-                path: path.clone(),
-                reason,
-            };
-            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
-            if certs.is_empty() {
-                return Err(bad("holds no PEM certificate".into()));
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        let http = builder.build().map_err(|source| RegistryError::Transport {
-            what: "building the HTTP client".into(),
-            source,
-        })?;
+        let http = with_ca_files(builder, &options.ca_files)?
+            .build()
+            .map_err(|source| RegistryError::Transport {
+                what: "building the HTTP client".into(),
+                source,
+            })?;
         Ok(Registries {
             options,
             http,
@@ -268,6 +255,29 @@ impl Registries {
     pub fn repository_of(&self, r: &RegistryReference) -> Repository {
         self.repository(r.registry(), r.repository())
     }
+}
+
+/// `builder` trusting the CA certificates in every PEM file of `ca_files`, beside the system's.
+pub(crate) fn with_ca_files(
+    mut builder: reqwest::blocking::ClientBuilder,
+    ca_files: &[PathBuf],
+) -> Result<reqwest::blocking::ClientBuilder, RegistryError> {
+    for path in ca_files {
+        let bad = |reason: String| RegistryError::CaFile {
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad("holds no PEM certificate".into()));
+        }
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    Ok(builder)
 }
 
 /// Docker Hub's API lives on another host than its name.

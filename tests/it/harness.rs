@@ -189,6 +189,17 @@ impl Registry {
         Registry::start_with(RegistryOptions::default())
     }
 
+    /// Starts a plain-HTTP registry that wants HTTP basic auth as `user` / `password`.
+    pub(crate) fn with_basic_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(RegistryOptions {
+            tls: false,
+            access: Access::Basic {
+                user: user.into(),
+                password: password.into(),
+            },
+        })
+    }
+
     /// Starts a registry configured by `opts` and waits until it answers `GET /v2/` (200 when
     /// open, 401 with the expected challenge otherwise); panics with its log if it does not
     /// within ten seconds. A port lost to a race is retried on another port.

@@ -355,19 +355,9 @@ fn run_bounded(org: &Org, path: &str, args: &[&str]) -> (Option<i32>, String) {
     (status.code(), reader.join().expect("stderr reader"))
 }
 
-fn basic_registry() -> Registry {
-    Registry::start_with(RegistryOptions {
-        tls: false,
-        access: Access::Basic {
-            user: USER.into(),
-            password: PASSWORD.into(),
-        },
-    })
-}
-
 #[test]
 fn an_empty_auths_entry_falls_through_to_the_creds_store() {
-    let registry = basic_registry();
+    let registry = Registry::with_basic_auth(USER, PASSWORD);
     let org = Org::new();
     let image = org.artifact("app", "v1");
     let host = registry.host();
@@ -400,7 +390,7 @@ fn an_empty_auths_entry_falls_through_to_the_creds_store() {
 
 #[test]
 fn credential_helper_failures_are_shown_and_floods_refused() {
-    let registry = basic_registry();
+    let registry = Registry::with_basic_auth(USER, PASSWORD);
     let org = Org::new();
     let image = org.artifact("app", "v1");
     let host = registry.host();

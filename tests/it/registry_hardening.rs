@@ -9,23 +9,13 @@
 use airlock::Digest;
 use serde_json::Value;
 
-use crate::harness::{Access, Registry, RegistryOptions};
+use crate::harness::Registry;
 use crate::proxy::{Action, Answer, Proxy, Seen};
 use crate::registry::raw_manifest;
 use crate::trust::Org;
 
 const USER: &str = "ci-bot";
 const PASSWORD: &str = "origin-s3cret";
-
-fn basic_registry() -> Registry {
-    Registry::start_with(RegistryOptions {
-        tls: false,
-        access: Access::Basic {
-            user: USER.into(),
-            password: PASSWORD.into(),
-        },
-    })
-}
 
 fn authorization(seen: &Seen) -> Option<&str> {
     seen.headers
@@ -45,7 +35,7 @@ fn run(org: &Org, args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn an_upload_location_on_another_origin_gets_no_credentials() {
-    let registry = basic_registry();
+    let registry = Registry::with_basic_auth(USER, PASSWORD);
     // Another origin in front of the same registry: it must never see the credentials.
     let elsewhere = Proxy::start(&registry.host(), |_| Action::Forward);
     let other = elsewhere.host();
@@ -109,7 +99,7 @@ fn an_upload_location_on_another_origin_gets_no_credentials() {
 
 #[test]
 fn a_redirect_target_that_asks_for_credentials_is_refused() {
-    let registry = basic_registry();
+    let registry = Registry::with_basic_auth(USER, PASSWORD);
     let org = Org::new();
     let image = org.artifact("app", "v1");
     let creds_for = |host: &str| format!("{host}={USER}:{PASSWORD}");
